@@ -1,0 +1,10 @@
+"""minimrcnn: Mask R-CNN (He, Gkioxari, Dollar, Girshick, ICCV 2017), built piece by piece.
+
+Set MINIMRCNN_SMOKE=1 to shorten the genuinely long cells of the chapters (used by CI only).
+"""
+
+import os
+
+__version__ = "0.1.0"
+
+SMOKE: bool = os.environ.get("MINIMRCNN_SMOKE", "0") not in ("", "0", "false", "False")
