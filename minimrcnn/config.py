@@ -24,7 +24,9 @@ class ModelConfig:
     norm: str = "frozen_bn"  # frozen_bn | bn (batch statistics, trainable affine)
     frozen_bn_eps: float = 1e-5  # torchvision's COCO v1 weights were made with eps=0.0
     # ---- input transform (normalize, resize, pad to a batch)
-    min_size: tuple[int, ...] = (800,)  # short side; training picks one at random (scale jitter), eval the last
+    min_size: tuple[int, ...] = (
+        800,
+    )  # short side; training picks one at random (scale jitter), eval the last
     max_size: int = 1333
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -82,7 +84,9 @@ class ModelConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"model.{name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+                raise ValueError(
+                    f"model.{name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}"
+                )
         if self.mask_resolution % 2:
             raise ValueError(f"model.mask_resolution={self.mask_resolution}: must be even")
         if self.num_classes < 2:

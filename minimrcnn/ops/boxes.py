@@ -71,7 +71,8 @@ class BoxCoder:
         gw, gh = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
         gx, gy = gt[:, 0] + 0.5 * gw, gt[:, 1] + 0.5 * gh
         return torch.stack(
-            (wx * (gx - px) / pw, wy * (gy - py) / ph, ww * torch.log(gw / pw), wh * torch.log(gh / ph)), dim=1
+            (wx * (gx - px) / pw, wy * (gy - py) / ph, ww * torch.log(gw / pw), wh * torch.log(gh / ph)),
+            dim=1,
         )
 
     def decode(self, deltas: Tensor, ref: Tensor) -> Tensor:

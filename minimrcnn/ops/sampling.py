@@ -1,4 +1,4 @@
-"""Who is responsible for what: matching anchors/proposals to ground truth, and sampling a balanced minibatch."""
+"""Who answers for which object: matching anchors/proposals to ground truth, and balanced sampling."""
 
 from __future__ import annotations
 

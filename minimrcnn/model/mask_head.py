@@ -1,0 +1,112 @@
+"""The mask branch: a small FCN on each positive RoI, its targets, its three losses, its inference.
+
+FCN head (the paper's Figure 4, right):  [N, 256, 14, 14] -> 4 x (conv 3x3, 256, ReLU) -> deconv 2x2
+stride 2 -> ReLU -> conv 1x1 -> [N, K, 28, 28] mask logits, one channel per class. Variants for the
+ablations: `fcn2` (two convs), `mlp` (fully connected, the paper's Table 2e), and the output channels
+of the `agnostic` (1) and `softmax` (K, competing) losses.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor, nn
+
+
+def conv_gn_relu(cin: int, cout: int, norm: str) -> list[nn.Module]:
+    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=norm == "none")
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    layers: list[nn.Module] = [conv]
+    if norm == "gn":
+        layers.append(nn.GroupNorm(32 if cout % 32 == 0 else 16, cout))
+    return [*layers, nn.ReLU(inplace=True)]
+
+
+class MaskHead(nn.Module):
+    """RoI features [N, C, S, S] -> mask logits [N, out_channels, 2S, 2S]."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        kind: str,
+        out_channels: int,
+        dim: int = 256,
+        norm: str = "none",
+        pool_size: int = 14,
+    ):
+        super().__init__()
+        self.kind = kind
+        if kind == "mlp":  # fc 1024 -> fc 1024 -> fc (out_channels * M * M)
+            self.resolution = 2 * pool_size
+            self.fcs = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(in_channels * pool_size**2, 1024),
+                nn.ReLU(inplace=True),
+                nn.Linear(1024, 1024),
+                nn.ReLU(inplace=True),
+                nn.Linear(1024, out_channels * self.resolution**2),
+            )
+            return
+        num_convs = {"fcn4": 4, "fcn2": 2, "c4": 0}[kind]
+        layers: list[nn.Module] = []
+        for i in range(num_convs):
+            layers += conv_gn_relu(in_channels if i == 0 else dim, dim, norm)
+        self.convs = nn.Sequential(*layers)
+        self.deconv = nn.ConvTranspose2d(dim if num_convs else in_channels, dim, 2, stride=2)
+        self.predictor = nn.Conv2d(dim, out_channels, 1)
+        for m in (self.deconv, self.predictor):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "mlp":
+            return self.fcs(x).view(x.shape[0], -1, self.resolution, self.resolution)
+        x = F.relu(self.deconv(self.convs(x)))  # [N, dim, 2S, 2S]
+        return self.predictor(x)  # [N, out_channels, 2S, 2S]
+
+
+def mask_channels(loss: str, num_classes: int) -> int:
+    """sigmoid: one binary mask per foreground class (+ an unused background channel, as in torchvision);
+    softmax: one score per class incl. background, competing per pixel; agnostic: a single mask."""
+    return 1 if loss == "agnostic" else num_classes
+
+
+def mask_targets(gt_masks: Tensor, boxes: Tensor, matched: Tensor, size: int) -> Tensor:
+    """Crop-and-resize each RoI's matched GT mask to size x size with RoIAlign: [N, size, size] in [0, 1].
+
+    gt_masks [G, H, W] uint8, boxes [N, 4] (the positive proposals), matched [N] indices into gt_masks.
+    """
+    rois = torch.cat([matched[:, None].to(boxes.dtype), boxes], dim=1)  # [N, 5]
+    return torchvision.ops.roi_align(gt_masks[:, None].to(boxes.dtype), rois, (size, size), 1.0)[:, 0]
+
+
+def mask_loss(logits: Tensor, labels: Tensor, targets: Tensor, kind: str) -> Tensor:
+    """logits [N, C, M, M], labels [N] (GT class of each positive RoI, >= 1), targets [N, M, M] in [0, 1].
+
+    sigmoid:  binary cross-entropy on the GT class's channel only; the other channels get no gradient.
+    softmax:  per-pixel cross-entropy over all C channels; foreground pixels are labelled with the GT
+              class, the rest with background (0): classes compete for every pixel (FCIS-style).
+    agnostic: binary cross-entropy on the single channel.
+    """
+    if targets.numel() == 0:
+        return logits.sum() * 0
+    if kind == "softmax":
+        pixel_labels = torch.where(
+            targets >= 0.5, labels[:, None, None], torch.zeros_like(labels)[:, None, None]
+        )
+        return F.cross_entropy(logits, pixel_labels)
+    channel = torch.zeros_like(labels) if kind == "agnostic" else labels
+    chosen = logits[torch.arange(labels.shape[0], device=labels.device), channel]  # [N, M, M]
+    return F.binary_cross_entropy_with_logits(chosen, targets)
+
+
+def mask_probabilities(logits: Tensor, labels: Tensor, kind: str) -> Tensor:
+    """At inference: the predicted class's mask as probabilities, [N, 1, M, M]."""
+    idx = torch.arange(labels.shape[0], device=labels.device)
+    if kind == "softmax":
+        return F.softmax(logits, dim=1)[idx, labels][:, None]
+    channel = torch.zeros_like(labels) if kind == "agnostic" else labels
+    return torch.sigmoid(logits)[idx, channel][:, None]
