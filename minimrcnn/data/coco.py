@@ -1,0 +1,207 @@
+"""`CocoInstances`: a COCO "instances" JSON and its image folder as a PyTorch dataset.
+
+One sample is `(image, target)`:
+
+    image   [3, H, W] float32 in [0, 1], RGB (grayscale, palette and RGBA images are converted)
+    target  boxes    [N, 4] float32  (x1, y1, x2, y2) in pixels
+            labels   [N]    int64    contiguous 1..K (0 is the background); `label_to_cat_id` maps back
+            masks    [N, H, W] uint8 0/1, decoded from polygons or RLE by pycocotools
+            area     [N]    float32  COCO's `area` field
+            iscrowd  [N]    int64
+            image_id int
+
+Training mode drops crowd regions from the targets and skips images left with no object; both modes drop
+degenerate annotations (box narrower or shorter than 1 px, or an empty mask), and say how many.
+
+Run as a script, this module downloads COCO: `python -m minimrcnn.data.coco --root data/coco`
+(see `minimrcnn.data.download`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from pycocotools.coco import COCO
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from minimrcnn.data import DataError
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_FIELDS = {
+    "images": ("id", "file_name", "height", "width"),
+    "annotations": ("id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd"),
+    "categories": ("id", "name"),
+}
+
+
+class CocoInstances(Dataset):
+    def __init__(
+        self, images_dir: str | Path, ann_file: str | Path, train: bool, transforms: Any = None
+    ) -> None:
+        self.images_dir, self.ann_file = Path(images_dir), Path(ann_file)
+        self.train, self.transforms = train, transforms
+        if not self.images_dir.is_dir():
+            raise DataError(f"{self.images_dir}: image directory not found")
+        self.coco = load_coco(self.ann_file)
+
+        # ---- categories: COCO ids (1..90 with gaps on COCO) <-> contiguous labels 1..K
+        cat_ids = sorted(self.coco.cats)
+        self.label_to_cat_id: list[int] = [0, *cat_ids]  # [0] is the background, no COCO category
+        self.cat_id_to_label: dict[int, int] = {c: i + 1 for i, c in enumerate(cat_ids)}
+        self.class_names: list[str] = ["__background__"] + [self.coco.cats[c]["name"] for c in cat_ids]
+        self.num_classes = len(self.class_names)
+
+        # ---- the annotations each image keeps, decided once from the JSON alone (no image is opened)
+        self._anns: dict[int, list[dict]] = {}
+        dropped = 0
+        for img_id, info in self.coco.imgs.items():
+            keep = []
+            for ann in self.coco.imgToAnns.get(img_id, []):
+                if train and ann["iscrowd"]:
+                    continue
+                if _is_degenerate(ann, info["width"], info["height"]):
+                    dropped += 1
+                    continue
+                keep.append(ann)
+            self._anns[img_id] = keep
+        if dropped:
+            logger.warning(f"{self.ann_file.name}: dropped {dropped} degenerate boxes")
+        ids = sorted(self.coco.imgs)
+        self.ids: list[int] = [i for i in ids if self._anns[i]] if train else ids
+        # (height, width) of every image, from the JSON: what aspect-ratio grouping needs
+        self.image_sizes: list[tuple[int, int]] = [
+            (int(self.coco.imgs[i]["height"]), int(self.coco.imgs[i]["width"])) for i in self.ids
+        ]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def aspect_ratio(self, index: int) -> float:
+        """width / height of sample `index`, read from the JSON."""
+        h, w = self.image_sizes[index]
+        return w / h
+
+    def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
+        img_id = self.ids[index]
+        info = self.coco.imgs[img_id]
+        path = self.images_dir / info["file_name"]
+        image = read_image(path, self.ann_file)  # [3, H, W]
+        h, w = image.shape[1:]
+        if (h, w) != (info["height"], info["width"]):
+            raise DataError(
+                f"{path}: image is {w}x{h} but {self.ann_file.name} says {info['width']}x{info['height']}"
+            )
+        target = self._target(img_id, h, w)
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        return image, target
+
+    def _target(self, img_id: int, h: int, w: int) -> dict[str, Any]:
+        # Built with numpy and handed to torch at the end: tiny per-sample ops are cheaper outside torch.
+        anns = self._anns[img_id]
+        masks = np.zeros((len(anns), h, w), dtype=np.uint8)  # [N, H, W]
+        for j, ann in enumerate(anns):
+            masks[j] = self.coco.annToMask(ann)  # polygon, RLE or uncompressed RLE -> [H, W] 0/1
+        boxes = np.array([ann["bbox"] for ann in anns], dtype=np.float32).reshape(-1, 4)  # [N, 4] xywh
+        boxes[:, 2:] += boxes[:, :2]  # -> xyxy
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+        labels = np.array([self.cat_id_to_label[a["category_id"]] for a in anns], dtype=np.int64)
+        area = np.array([a["area"] for a in anns], dtype=np.float32)
+        iscrowd = np.array([a["iscrowd"] for a in anns], dtype=np.int64)
+        keep = masks.any(axis=(1, 2))  # [N] a polygon can still rasterize to nothing
+        return {
+            "boxes": torch.from_numpy(boxes[keep]),
+            "labels": torch.from_numpy(labels[keep]),
+            "masks": torch.from_numpy(masks[keep]),
+            "image_id": int(img_id),
+            "area": torch.from_numpy(area[keep]),
+            "iscrowd": torch.from_numpy(iscrowd[keep]),
+        }
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def load_coco(ann_file: Path) -> COCO:
+    """Read and check a COCO instances JSON, then index it with pycocotools (parsed once, not twice)."""
+    if not ann_file.is_file():
+        raise DataError(f"{ann_file}: annotation file not found")
+    try:
+        with open(ann_file, encoding="utf-8") as f:
+            dataset = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{ann_file}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{ann_file}: cannot read ({e})") from None
+    check_coco_dict(dataset, ann_file)
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress lines
+        coco.createIndex()
+    return coco
+
+
+def check_coco_dict(dataset: Any, ann_file: Path) -> None:
+    """Raise a DataError naming the first field that the dataset or COCOeval needs and does not find."""
+    if not isinstance(dataset, dict):
+        raise DataError(f"{ann_file}: expected a JSON object at the top level, got {type(dataset).__name__}")
+    for section, fields in REQUIRED_FIELDS.items():
+        if section not in dataset:
+            raise DataError(f"{ann_file}: missing required field '{section}'")
+        if not isinstance(dataset[section], list):
+            raise DataError(f"{ann_file}: field '{section}' must be a list")
+        required = set(fields)
+        for k, entry in enumerate(dataset[section]):
+            if not isinstance(entry, dict) or not required.issubset(entry):
+                missing = sorted(required - set(entry)) if isinstance(entry, dict) else list(fields)
+                raise DataError(f"{ann_file}: {section}[{k}] is missing field '{missing[0]}'")
+    image_ids = {img["id"] for img in dataset["images"]}
+    cat_ids = {cat["id"] for cat in dataset["categories"]}
+    for k, ann in enumerate(dataset["annotations"]):
+        if ann["image_id"] not in image_ids:
+            raise DataError(f"{ann_file}: annotations[{k}] has unknown image_id {ann['image_id']}")
+        if ann["category_id"] not in cat_ids:
+            raise DataError(f"{ann_file}: annotations[{k}] has unknown category_id {ann['category_id']}")
+        if not isinstance(ann["bbox"], list) or len(ann["bbox"]) != 4:
+            raise DataError(f"{ann_file}: annotations[{k}] field 'bbox' must be [x, y, width, height]")
+
+
+def _is_degenerate(ann: dict, width: int, height: int) -> bool:
+    """True if the box, clipped to the image, is under 1 px wide or high, or the polygon list is empty."""
+    x, y, w, h = ann["bbox"]
+    x1, y1 = min(max(x, 0), width), min(max(y, 0), height)
+    x2, y2 = min(max(x + w, 0), width), min(max(y + h, 0), height)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return True
+    seg = ann["segmentation"]
+    return isinstance(seg, list) and not any(len(poly) >= 6 for poly in seg)  # a polygon needs 3 points
+
+
+def read_image(path: Path, ann_file: Path | None = None) -> Tensor:
+    """An image file -> [3, H, W] float32 RGB in [0, 1]."""
+    try:
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))  # [H, W, 3] uint8; L, P, RGBA, CMYK all become RGB
+    except FileNotFoundError:
+        listed = f" (listed in {ann_file.name})" if ann_file is not None else ""
+        raise DataError(f"{path}: image file not found{listed}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"{path}: cannot read image ({e})") from None
+    chw = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)  # [3, H, W], a writable copy
+    chw /= 255
+    return torch.from_numpy(chw)
+
+
+if __name__ == "__main__":
+    from minimrcnn.data.download import main
+
+    raise SystemExit(main())
