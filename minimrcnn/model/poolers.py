@@ -23,8 +23,7 @@ def pooling_op(pooler: str, kernel: str, sampling_ratio: int, aligned: bool):
     if pooler == "roipool":
         return torchvision.ops.roi_pool if kernel == "torchvision" else ops.roi_pool
     if pooler == "roiwarp":
-        align = torchvision.ops.roi_align if kernel == "torchvision" else ops.roi_align
-        return partial(ops.roi_warp, sampling_ratio=sampling_ratio, align_fn=align)
+        return partial(ops.roi_warp, sampling_ratio=sampling_ratio)
     align = torchvision.ops.roi_align if kernel == "torchvision" else ops.roi_align
     return partial(align, sampling_ratio=sampling_ratio, aligned=aligned)
 

@@ -57,12 +57,8 @@ class ImageTransform(nn.Module):
         """Short side to min_size (a random choice among min_size in training), long side <= max_size."""
         size = random.choice(self.min_size) if self.training else self.min_size[-1]
         h, w = image.shape[-2:]
-        # the scale is computed in float32 on purpose: it decides floor(h * scale), e.g. 480 -> 799, not 800
-        f32 = torch.float32
-        scale = torch.min(
-            torch.tensor(size, dtype=f32) / min(h, w), torch.tensor(self.max_size, dtype=f32) / max(h, w)
-        )
-        scale = scale.item()
+        # output size = floor(h * scale) with scale in double precision (as torchvision): 200 px -> 256 px
+        scale = min(size / min(h, w), self.max_size / max(h, w))
         # recompute_scale_factor=True: the output size is floor(h * scale), and the sampling grid follows it
         image = F.interpolate(
             image[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True, align_corners=False

@@ -1,0 +1,249 @@
+"""Shapes and behaviour of each module, the loss definitions, every ablation variant, and learning."""
+
+import pytest
+import torch
+import torchvision
+
+from minimrcnn.config import ModelConfig, shapes_cpu
+from minimrcnn.model.anchors import AnchorGenerator, cell_anchors
+from minimrcnn.model.backbone import FrozenBatchNorm2d
+from minimrcnn.model.fpn import FPN, RoILevelMapper
+from minimrcnn.model.mask_head import MaskHead, mask_loss, mask_probabilities
+from minimrcnn.model.mask_rcnn import MaskRCNN
+from minimrcnn.model.postprocess import paste_masks_in_image
+
+
+def tiny_cfg(**kw) -> ModelConfig:
+    cfg = shapes_cpu().model
+    cfg.min_size, cfg.max_size = (64,), 64
+    cfg.fpn_channels, cfg.box_head_dim, cfg.mask_head_dim = 32, 64, 32
+    cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train = 200, 50
+    cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test = 100, 30
+    cfg.box_batch_size_per_image = 32
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def toy_batch(n: int = 2, size: int = 64, seed: int = 0):
+    """Bright squares (label 1) and disks (label 2) on dark noise; masks are exact."""
+    g = torch.Generator().manual_seed(seed)
+    images, targets = [], []
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    for i in range(n):
+        img = torch.rand(3, size, size, generator=g) * 0.2
+        masks = torch.zeros(2, size, size, dtype=torch.uint8)
+        masks[0, 8 + i : 30 + i, 6:28] = 1
+        masks[1] = ((yy - 44) ** 2 + (xx - 42 + i) ** 2 <= 12**2).to(torch.uint8)
+        img[0] += masks[0] * 0.8
+        img[2] += masks[1] * 0.8
+        boxes = torch.stack([torchvision.ops.masks_to_boxes(m[None])[0] + torch.tensor([0, 0, 1, 1]) for m in masks])
+        images.append(img.clamp(0, 1))
+        targets.append({"boxes": boxes.float(), "labels": torch.tensor([1, 2]), "masks": masks})
+    return images, targets
+
+
+# ------------------------------------------------------------------------------------------------ modules
+def test_frozen_bn_equals_batchnorm_in_eval():
+    bn = torch.nn.BatchNorm2d(8).eval()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 2)
+    bn.bias.data.uniform_(-1, 1)
+    frozen = FrozenBatchNorm2d(8)
+    frozen.load_state_dict(bn.state_dict())
+    x = torch.randn(2, 8, 5, 5)
+    torch.testing.assert_close(frozen(x), bn(x))
+    assert not list(frozen.parameters())
+
+
+def test_fpn_shapes_and_strides():
+    fpn = FPN([16, 32, 64, 128], 24)
+    feats = [torch.randn(1, c, 64 // s, 96 // s) for c, s in zip([16, 32, 64, 128], [4, 8, 16, 32])]
+    outs = fpn(feats)
+    assert [tuple(o.shape) for o in outs] == [(1, 24, 16, 24), (1, 24, 8, 12), (1, 24, 4, 6), (1, 24, 2, 3),
+                                              (1, 24, 1, 2)]  # fmt: skip
+
+
+def test_level_mapper_rule():
+    boxes = torch.tensor([[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 448, 448], [0, 0, 10, 10], [0, 0, 2000, 2000.0]])
+    assert RoILevelMapper(2, 5)(boxes).tolist() == [2, 1, 3, 0, 3]  # P4, P3, P5, P2 (clamped), P5 (clamped)
+
+
+def test_anchors_match_torchvision():
+    from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchors
+    from torchvision.models.detection.image_list import ImageList
+
+    sizes, ratios = ((32,), (64,)), (0.5, 1.0, 2.0)
+    feats = [torch.zeros(1, 4, 16, 20), torch.zeros(1, 4, 8, 10)]
+    ours = AnchorGenerator(sizes, ratios)(feats, (64, 80), 2)
+    ref = TVAnchors(sizes, (ratios, ratios))(ImageList(torch.zeros(2, 3, 64, 80), [(64, 80)] * 2), feats)
+    assert len(ours) == 2 and torch.equal(ours[0], ref[0])
+    assert cell_anchors((32,), (1.0,)).tolist() == [[-16.0, -16.0, 16.0, 16.0]]
+
+
+@pytest.mark.parametrize("kind,channels", [("fcn4", 5), ("fcn2", 5), ("mlp", 5), ("fcn4", 1)])
+def test_mask_head_shapes(kind, channels):
+    head = MaskHead(16, kind, channels, dim=8, pool_size=14)
+    assert head(torch.randn(3, 16, 14, 14)).shape == (3, channels, 28, 28)
+    head56 = MaskHead(16, kind, channels, dim=8, pool_size=28)
+    assert head56(torch.randn(2, 16, 28, 28)).shape == (2, channels, 56, 56)
+
+
+# ------------------------------------------------------------------------------------------------ losses
+def test_sigmoid_mask_loss_only_touches_gt_channel():
+    logits = torch.randn(4, 5, 28, 28, requires_grad=True)
+    labels = torch.tensor([1, 3, 3, 4])
+    targets = (torch.rand(4, 28, 28) > 0.5).float()
+    loss = mask_loss(logits, labels, targets, "sigmoid")
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[torch.arange(4), labels], targets)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    grad_norm_per_channel = logits.grad.abs().sum(dim=(2, 3))  # [4, 5]
+    onehot = torch.nn.functional.one_hot(labels, 5).bool()
+    assert (grad_norm_per_channel[onehot] > 0).all() and (grad_norm_per_channel[~onehot] == 0).all()
+
+
+def test_softmax_mask_loss_classes_compete():
+    logits = torch.randn(3, 4, 28, 28, requires_grad=True)
+    labels = torch.tensor([1, 2, 3])
+    targets = torch.rand(3, 28, 28)
+    loss = mask_loss(logits, labels, targets, "softmax")
+    pixel_labels = torch.where(targets >= 0.5, labels[:, None, None], 0)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, pixel_labels))
+    loss.backward()
+    assert (logits.grad.abs().sum(dim=(2, 3)) > 0).all()  # every class channel receives gradient
+    probs = mask_probabilities(logits.detach(), labels, "softmax")
+    torch.testing.assert_close(probs[:, 0], torch.softmax(logits.detach(), 1)[torch.arange(3), labels])
+
+
+def test_agnostic_mask_loss_uses_one_channel():
+    logits = torch.randn(3, 1, 28, 28)
+    labels = torch.tensor([1, 2, 3])
+    targets = torch.rand(3, 28, 28)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], targets)
+    torch.testing.assert_close(mask_loss(logits, labels, targets, "agnostic"), ref)
+    assert mask_probabilities(logits, labels, "agnostic").shape == (3, 1, 28, 28)
+
+
+def test_mask_loss_with_no_positives_is_zero_with_graph():
+    logits = torch.randn(0, 5, 28, 28, requires_grad=True)
+    loss = mask_loss(logits, torch.zeros(0, dtype=torch.int64), torch.zeros(0, 28, 28), "sigmoid")
+    assert loss.item() == 0 and loss.requires_grad
+
+
+# ------------------------------------------------------------------------------------------------ paste
+def test_paste_matches_torchvision_including_boxes_outside():
+    from torchvision.models.detection.roi_heads import paste_masks_in_image as tv_paste
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand(6, 1, 28, 28, generator=g)
+    boxes = torch.tensor([[10, 12, 40, 30], [-5, -8, 20, 15], [50, 40, 90, 75], [0, 0, 1.5, 1.2],
+                          [33.3, 7.7, 34.1, 60.2], [5, 5, 79.9, 59.9]])  # fmt: skip
+    torch.testing.assert_close(paste_masks_in_image(masks, boxes, (60, 80)), tv_paste(masks, boxes, (60, 80)),
+                               rtol=0, atol=1e-5)  # fmt: skip
+    assert paste_masks_in_image(masks[:0], boxes[:0], (60, 80)).shape == (0, 1, 60, 80)
+
+
+# ------------------------------------------------------------------------------------------------ model
+def test_train_mode_returns_five_finite_losses():
+    torch.manual_seed(0)
+    model = MaskRCNN(tiny_cfg()).train()
+    losses = model(*toy_batch())
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.roi_heads.mask_head.predictor.weight.grad.abs().sum() > 0
+
+
+def test_eval_mode_output_format():
+    torch.manual_seed(0)
+    cfg = tiny_cfg(box_score_thresh=0.0)
+    model = MaskRCNN(cfg).eval()
+    images = [torch.rand(3, 50, 70), torch.rand(3, 64, 40)]
+    with torch.no_grad():
+        out = model(images)
+    for det, img in zip(out, images):
+        n = det["boxes"].shape[0]
+        assert n > 0 and det["boxes"].shape == (n, 4) and det["labels"].shape == (n,) and det["scores"].shape == (n,)
+        assert det["masks"].shape == (n, 1, *img.shape[-2:])
+        assert det["masks"].min() >= 0 and det["masks"].max() <= 1
+        assert (det["boxes"][:, 2] <= img.shape[-1] + 1e-4).all() and (det["labels"] >= 1).all()
+
+
+def test_image_without_objects_trains():
+    images, targets = toy_batch()
+    targets[1] = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+                  "masks": torch.zeros(0, 64, 64, dtype=torch.uint8)}  # fmt: skip
+    losses = MaskRCNN(tiny_cfg()).train()(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_degenerate_box_is_a_clear_error():
+    images, targets = toy_batch()
+    targets[1]["boxes"][0] = torch.tensor([10.0, 10.0, 10.0, 20.0])
+    with pytest.raises(ValueError, match=r"targets\[1\]\['boxes'\]\[0\].*degenerate"):
+        MaskRCNN(tiny_cfg()).train()(images, targets)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"pooler": "roipool"},
+        {"pooler": "roiwarp"},
+        {"pooler": "roialign", "aligned": True, "roi_kernel": "minimrcnn"},
+        {"mask_loss": "softmax"},
+        {"mask_loss": "agnostic"},
+        {"mask_head": "mlp"},
+        {"mask_head": "fcn2"},
+        {"mask_resolution": 56},
+        {"mask_on": False},
+        {"head_norm": "none", "norm": "frozen_bn", "trainable_layers": 3},
+    ],
+)
+def test_every_ablation_variant_trains_and_predicts(overrides):
+    torch.manual_seed(0)
+    model = MaskRCNN(tiny_cfg(**overrides))
+    losses = model.train()(*toy_batch())
+    assert ("loss_mask" in losses) == model.cfg.mask_on
+    sum(losses.values()).backward()
+    model.eval()
+    model.roi_heads.score_thresh = 0.0
+    with torch.no_grad():
+        det = model([torch.rand(3, 64, 64)])[0]
+    assert ("masks" in det) == model.cfg.mask_on
+
+
+def test_c4_variant_shapes():
+    torch.manual_seed(0)
+    cfg = tiny_cfg(fpn=False, backbone="resnet18", box_pool_size=14, mask_resolution=14,
+                   anchor_sizes=(16, 32, 64), mask_head_dim=16)  # fmt: skip
+    model = MaskRCNN(cfg)
+    feats = model.backbone(torch.rand(1, 3, 64, 64))
+    assert len(feats) == 1 and feats[0].shape == (1, 256, 4, 4)  # C4: stride 16
+    assert model.rpn.anchor_generator.num_anchors_per_location() == 9
+    losses = model.train()(*toy_batch())
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    model.roi_heads.score_thresh = 0.0
+    with torch.no_grad():
+        det = model([torch.rand(3, 64, 64)])[0]
+    assert det["masks"].shape[1:] == (1, 64, 64)
+
+
+def test_a_few_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    model = MaskRCNN(tiny_cfg()).train()
+    images, targets = toy_batch()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    history = []
+    for _ in range(12):
+        torch.manual_seed(1)  # the same sampled RoIs each step, so the losses are comparable
+        losses = model(images, targets)
+        total = sum(losses.values())
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        history.append({k: v.item() for k, v in losses.items()} | {"total": total.item()})
+    assert history[-1]["total"] < 0.6 * history[0]["total"], history
+    assert history[-1]["loss_mask"] < history[0]["loss_mask"]
