@@ -159,12 +159,16 @@ def roi_align(
         rw = row_w[:, :, r0 : r0 + rows_per_chunk].flatten(2)[:, :, None, :, None]
         pixel = first_pixel + r * width + cols  # [K, h, w, 2*rows, 2*gw]
         weight = rw * col_w  # [K, h, w, 2*rows, 2*gw]
+        bag_size = pixel.shape[-2] * pixel.shape[-1]
         part = F.embedding_bag(
-            pixel.reshape(bags, -1), table, mode="sum", per_sample_weights=weight.reshape(bags, -1)
+            pixel.reshape(bags, bag_size),
+            table,
+            mode="sum",
+            per_sample_weights=weight.reshape(bags, bag_size),
         )  # [K*h*w, C]
         out = part if out is None else out + part
     assert out is not None
-    return out.reshape(k, out_h * out_w, c).transpose(1, 2).reshape(k, c, out_h, out_w)  # [K, C, h, w]
+    return out.reshape(k, out_h, out_w, c).permute(0, 3, 1, 2).contiguous()  # [K, C, h, w]
 
 
 def round_half_away(x: Tensor) -> Tensor:

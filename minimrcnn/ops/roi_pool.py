@@ -80,4 +80,4 @@ def roi_pool(
 
     table = input.permute(0, 2, 3, 1).reshape(n * height * width, c)  # [N*H*W, C]
     out = F.embedding_bag(pixel, table, bag_start, mode="max")  # [K*h*w, C], empty bags -> 0
-    return out.reshape(k, out_h * out_w, c).transpose(1, 2).reshape(k, c, out_h, out_w)  # [K, C, h, w]
+    return out.reshape(k, out_h, out_w, c).permute(0, 3, 1, 2).contiguous()  # [K, C, h, w]
