@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from minimrcnn.errors import ConfigError
+
 
 @dataclass
 class ModelConfig:
@@ -84,13 +86,13 @@ class ModelConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(
+                raise ConfigError(
                     f"model.{name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}"
                 )
         if self.mask_resolution % 2:
-            raise ValueError(f"model.mask_resolution={self.mask_resolution}: must be even")
+            raise ConfigError(f"model.mask_resolution={self.mask_resolution}: must be even")
         if self.num_classes < 2:
-            raise ValueError(f"model.num_classes={self.num_classes}: needs background + at least one class")
+            raise ConfigError(f"model.num_classes={self.num_classes}: needs background + at least one class")
         return self
 
 
@@ -246,7 +248,7 @@ PRESETS = {"shapes_cpu": shapes_cpu, "coco_r50_fpn_1x": coco_r50_fpn_1x, "coco_r
 
 def get_preset(name: str) -> Config:
     if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     return PRESETS[name]()
 
 
@@ -254,7 +256,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply `section.key=value` (or a bare `key=value` found in exactly one section) to cfg in place."""
     for item in overrides:
         if "=" not in item:
-            raise KeyError(f"--set {item!r}: expected key=value")
+            raise ConfigError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
         if "." in key:
             section, name = key.split(".", 1)
@@ -263,7 +265,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             name = key
             sections = [s for s in ("model", "train") if hasattr(getattr(cfg, s), name)]
         if len(sections) != 1 or not hasattr(getattr(cfg, sections[0]), name):
-            raise KeyError(f"unknown config key {key!r}")
+            raise ConfigError(f"unknown config key {key!r}")
         target = getattr(cfg, sections[0])
         setattr(target, name, _parse_like(getattr(target, name), raw, key))
     cfg.model.validate()
@@ -291,4 +293,4 @@ def _parse_like(current: Any, raw: str, key: str) -> Any:
             return tuple(kind(p) for p in parts)
         return raw
     except ValueError:
-        raise ValueError(f"--set {key}={raw!r}: expected a value like {current!r}") from None
+        raise ConfigError(f"--set {key}={raw!r}: expected a value like {current!r}") from None

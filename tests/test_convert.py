@@ -32,7 +32,9 @@ def tv_model():
         weights=None, weights_backbone=None, num_classes=5, min_size=256, max_size=400
     )
     perturb_batchnorm(tv)
-    tv.roi_heads.score_thresh = 0.0  # random weights: keep every candidate so that NMS and top-k are exercised
+    tv.roi_heads.score_thresh = (
+        0.0  # random weights: keep every candidate so that NMS and top-k are exercised
+    )
     return tv.eval()
 
 

@@ -37,7 +37,9 @@ def toy_batch(n: int = 2, size: int = 64, seed: int = 0):
         masks[1] = ((yy - 44) ** 2 + (xx - 42 + i) ** 2 <= 12**2).to(torch.uint8)
         img[0] += masks[0] * 0.8
         img[2] += masks[1] * 0.8
-        boxes = torch.stack([torchvision.ops.masks_to_boxes(m[None])[0] + torch.tensor([0, 0, 1, 1]) for m in masks])
+        boxes = torch.stack(
+            [torchvision.ops.masks_to_boxes(m[None])[0] + torch.tensor([0, 0, 1, 1]) for m in masks]
+        )
         images.append(img.clamp(0, 1))
         targets.append({"boxes": boxes.float(), "labels": torch.tensor([1, 2]), "masks": masks})
     return images, targets
@@ -66,7 +68,9 @@ def test_fpn_shapes_and_strides():
 
 
 def test_level_mapper_rule():
-    boxes = torch.tensor([[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 448, 448], [0, 0, 10, 10], [0, 0, 2000, 2000.0]])
+    boxes = torch.tensor(
+        [[0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 448, 448], [0, 0, 10, 10], [0, 0, 2000, 2000.0]]
+    )
     assert RoILevelMapper(2, 5)(boxes).tolist() == [2, 1, 3, 0, 3]  # P4, P3, P5, P2 (clamped), P5 (clamped)
 
 
@@ -150,7 +154,13 @@ def test_train_mode_returns_five_finite_losses():
     torch.manual_seed(0)
     model = MaskRCNN(tiny_cfg()).train()
     losses = model(*toy_batch())
-    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
+    assert set(losses) == {
+        "loss_objectness",
+        "loss_rpn_box_reg",
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+    }
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert model.roi_heads.mask_head.predictor.weight.grad.abs().sum() > 0
@@ -165,7 +175,12 @@ def test_eval_mode_output_format():
         out = model(images)
     for det, img in zip(out, images):
         n = det["boxes"].shape[0]
-        assert n > 0 and det["boxes"].shape == (n, 4) and det["labels"].shape == (n,) and det["scores"].shape == (n,)
+        assert (
+            n > 0
+            and det["boxes"].shape == (n, 4)
+            and det["labels"].shape == (n,)
+            and det["scores"].shape == (n,)
+        )
         assert det["masks"].shape == (n, 1, *img.shape[-2:])
         assert det["masks"].min() >= 0 and det["masks"].max() <= 1
         assert (det["boxes"][:, 2] <= img.shape[-1] + 1e-4).all() and (det["labels"] >= 1).all()

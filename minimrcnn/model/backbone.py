@@ -13,6 +13,8 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from minimrcnn.errors import WeightsError
+
 STAGES = ("layer1", "layer2", "layer3", "layer4")  # C2, C3, C4, C5
 
 
@@ -103,7 +105,7 @@ def load_imagenet_weights(net: torchvision.models.ResNet, name: str, source: str
         try:
             state = enum.get_state_dict(progress=True)
         except Exception as e:  # offline, proxy, ...
-            raise RuntimeError(
+            raise WeightsError(
                 f"could not download {name} ImageNet weights ({type(e).__name__}); download {enum.url} "
                 f"elsewhere and pass it with --backbone-weights PATH"
             ) from None
@@ -111,13 +113,13 @@ def load_imagenet_weights(net: torchvision.models.ResNet, name: str, source: str
         try:
             state = torch.load(source, map_location="cpu", weights_only=True)
         except FileNotFoundError:
-            raise RuntimeError(f"{source}: backbone weights file not found") from None
+            raise WeightsError(f"{source}: backbone weights file not found") from None
         except Exception as e:
-            raise RuntimeError(f"{source}: not a readable state dict ({type(e).__name__})") from None
+            raise WeightsError(f"{source}: not a readable state dict ({type(e).__name__})") from None
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("fc.") and "num_batches_tracked" not in k]
     if missing or unexpected:
-        raise RuntimeError(
+        raise WeightsError(
             f"{source}: not a {name} state dict (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )

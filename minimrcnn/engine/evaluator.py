@@ -1,0 +1,106 @@
+"""COCO evaluation: run the model over a dataset, write COCO-format results, score them with COCOeval."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+import numpy as np
+import pycocotools.mask as mask_utils
+import torch
+from pycocotools.cocoeval import COCOeval
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from minimrcnn.data.samplers import collate
+from minimrcnn.engine import distributed as dist
+
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def to_coco_results(det: dict[str, torch.Tensor], image_id: int, label_to_cat_id) -> list[dict[str, Any]]:
+    """One image's detections -> COCO result dicts (bbox as xywh; segmentation as RLE of mask >= 0.5)."""
+    boxes = det["boxes"].cpu()
+    xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+    scores, labels = det["scores"].cpu().tolist(), det["labels"].cpu().tolist()
+    rles = [None] * len(scores)
+    if "masks" in det and len(scores):
+        binary = (det["masks"][:, 0] >= 0.5).cpu().numpy().astype(np.uint8)  # [N, H, W]
+        rles = mask_utils.encode(np.asfortranarray(binary.transpose(1, 2, 0)))
+        for r in rles:
+            r["counts"] = r["counts"].decode("ascii")
+    out = []
+    for box, score, label, rle in zip(xywh, scores, labels, rles):
+        r = {
+            "image_id": int(image_id),
+            "category_id": int(label_to_cat_id[label]),
+            "bbox": box,
+            "score": score,
+        }
+        if rle is not None:
+            r["segmentation"] = rle
+        out.append(r)
+    return out
+
+
+@torch.no_grad()
+def predict_dataset(
+    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0
+) -> list[dict[str, Any]]:
+    """COCO results for this process's shard of the dataset (all of it when not distributed)."""
+    model.eval()
+    indices = list(range(dist.rank(), len(dataset), dist.world_size()))
+    loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size, collate_fn=collate,
+                        num_workers=num_workers)  # fmt: skip
+    results: list[dict[str, Any]] = []
+    for images, targets in tqdm(loader, desc="eval", disable=not (progress and dist.is_main()), leave=False):
+        outputs = model([im.to(device) for im in images])
+        for out, tgt in zip(outputs, targets):
+            results += to_coco_results(out, tgt["image_id"], dataset.label_to_cat_id)
+    return results
+
+
+def coco_evaluate(
+    coco_gt, results: list[dict[str, Any]], iou_types=("bbox", "segm"), image_ids: list[int] | None = None
+) -> dict[str, dict[str, float]]:
+    """COCOeval's six summary numbers (as fractions in [0, 1]) per IoU type."""
+    metrics: dict[str, dict[str, float]] = {}
+    for iou_type in iou_types:
+        usable = [r for r in results if iou_type == "bbox" or "segmentation" in r]
+        if not usable:
+            metrics[iou_type] = dict.fromkeys(METRICS, 0.0)
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints a lot
+            coco_dt = coco_gt.loadRes(usable)
+            ev = COCOeval(coco_gt, coco_dt, iou_type)
+            if image_ids is not None:
+                ev.params.imgIds = image_ids
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        metrics[iou_type] = {k: max(0.0, float(v)) for k, v in zip(METRICS, ev.stats[:6])}
+    return metrics
+
+
+def evaluate(model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True) -> dict:
+    """Distributed-aware: every process predicts its shard, rank 0 gathers and scores. Returns
+    {"bbox": {...}, "segm": {...}} on every process, plus the raw results on rank 0 under "results"."""
+    shard = predict_dataset(model, dataset, device, batch_size, progress)
+    results = [r for part in dist.gather(shard) for r in part]
+    iou_types = ("bbox", "segm") if model_has_masks(model) else ("bbox",)
+    metrics = coco_evaluate(dataset.coco, results, iou_types, image_ids=list(dataset.ids))
+    return {**metrics, "results": results}
+
+
+def model_has_masks(model) -> bool:
+    model = getattr(model, "module", model)
+    return bool(model.cfg.mask_on)
+
+
+def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
+    lines = [f"{'':6s}" + "".join(f"{m:>7s}" for m in METRICS)]
+    for iou_type in ("bbox", "segm"):
+        if iou_type in metrics:
+            lines.append(f"{iou_type:6s}" + "".join(f"{100 * metrics[iou_type][m]:7.1f}" for m in METRICS))
+    return "\n".join(lines)

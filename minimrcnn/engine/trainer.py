@@ -1,0 +1,254 @@
+"""The training loop. It counts iterations, not epochs: schedules, logs and checkpoints are iteration counts.
+
+One iteration = one batch per process. The run folder holds `config.json`, `metrics.jsonl` (one line per
+logging step), `checkpoint.pt` (model, optimizer, scheduler, AMP scaler, iteration, RNG state, written
+atomically) and, after evaluation, `eval.json`. `resume=True` continues from `checkpoint.pt` exactly:
+the same data order, the same random flips, the same learning rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from minimrcnn.config import Config
+from minimrcnn.data import build_dataset
+from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
+from minimrcnn.data.transforms import RandomHorizontalFlip
+from minimrcnn.engine import distributed as dist
+from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from minimrcnn.engine.evaluator import evaluate, format_metrics
+from minimrcnn.errors import ConfigError, TrainingDiverged
+from minimrcnn.model.backbone import load_imagenet_weights
+from minimrcnn.model.mask_rcnn import MaskRCNN
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+        if name == "cuda":
+            name = f"cuda:{dist.local_rank()}"
+    return torch.device(name)
+
+
+class BatchStream:
+    """An endless, deterministic stream of batches of dataset indices for this process.
+
+    Epoch e shuffles with seed (seed, e) via DistributedSampler, groups images by aspect ratio, and
+    yields batches; the stream can start at any iteration, which is how `--resume` finds its place.
+    """
+
+    def __init__(self, dataset, batch_size: int, seed: int, start_iter: int = 0):
+        self.sampler = DistributedSampler(dataset, dist.world_size(), dist.rank(), shuffle=True, seed=seed)
+        self.batches = GroupedBatchSampler(self.sampler, aspect_ratio_groups(dataset), batch_size)
+        self.start_iter = start_iter
+
+    def __iter__(self) -> Iterator[list[int]]:
+        it, epoch = 0, 0
+        while True:
+            self.batches.set_epoch(epoch)
+            for batch in self.batches:  # index lists only: skipping ahead loads no images
+                if it >= self.start_iter:
+                    yield batch
+                it += 1
+            epoch += 1
+
+
+def lr_factor(it: int, cfg) -> float:
+    """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0."""
+    warm = 1.0
+    if it < cfg.warmup_iters:
+        alpha = it / cfg.warmup_iters
+        warm = cfg.warmup_factor * (1 - alpha) + alpha
+    if cfg.schedule == "cosine":
+        return warm * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iters) / cfg.iters))
+    return warm * cfg.lr_gamma ** sum(it >= s for s in cfg.lr_steps)
+
+
+def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Optimizer:
+    lr = cfg.lr * (cfg.batch_size * world / cfg.base_batch_size if cfg.scale_lr else 1.0)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on norms and biases
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ConfigError(f"train.optimizer={cfg.optimizer!r}: expected 'sgd' or 'adamw'")
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def train(
+    cfg: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}."""
+    tc = cfg.train
+    dev = pick_device(device or tc.device)
+    rank, world = dist.init_distributed(dev)
+    out = Path(out_dir)
+    ckpt_path = out / "checkpoint.pt"
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    torch.manual_seed(tc.seed + rank)
+    dataset = build_dataset(_without_flip(tc), tc.train_split, train=True)  # flips happen below, seeded
+    cfg.model.num_classes = dataset.num_classes
+    model = MaskRCNN(cfg.model)
+    if tc.backbone_weights != "none" and not resume:
+        load_imagenet_weights_into(model, cfg)
+    model.to(dev)
+    if tc.channels_last and dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, tc, world)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, tc))
+    dtype = amp_dtype(dev, tc.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+
+    start = 0
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
+        start = int(state["iteration"])
+        if dist.is_main() and (out / "metrics.jsonl").exists():  # drop what was logged after the checkpoint
+            lines = (out / "metrics.jsonl").read_text().splitlines()
+            kept = [x for x in lines if x.strip() and json.loads(x)["iteration"] <= start]
+            (out / "metrics.jsonl").write_text("".join(x + "\n" for x in kept))
+    elif dist.is_main():
+        (out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
+
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None
+        )
+    loader = DataLoader(dataset, batch_sampler=BatchStream(dataset, tc.batch_size, tc.seed, start),
+                        collate_fn=collate, num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0,
+                        generator=torch.Generator().manual_seed(tc.seed))  # fmt: skip
+    # (its own generator: creating the iterator must not draw from the global RNG that resume restores)
+    flip = RandomHorizontalFlip(0.5) if tc.hflip else None
+
+    def checkpoint(it: int) -> None:
+        rngs = dist.gather(rng_state())  # every rank's generators
+        if dist.is_main():
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
+                "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
+                "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id],
+            })  # fmt: skip
+
+    net.train()
+    t0, it = time.time(), start
+    bar = tqdm(total=tc.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
+               dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+    window: list[dict[str, float]] = []
+    data = iter(loader)
+    try:
+        while it < tc.iters:
+            if tc.time_budget_s and time.time() - t0 > tc.time_budget_s:
+                break
+            images, targets = next(data)
+            if flip is not None:
+                images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
+            images = [im.to(dev, non_blocking=True) for im in images]
+            targets = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                losses = net(images, targets)
+            total = sum(losses.values())
+            if not torch.isfinite(total):
+                bad = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items() if not torch.isfinite(v))
+                last = f"last good checkpoint: {ckpt_path}" if ckpt_path.exists() else "no checkpoint yet"
+                raise TrainingDiverged(f"iteration {it + 1}: non-finite loss ({bad}); stopped, {last}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            it += 1
+            window.append({k: v.item() for k, v in losses.items()} | {"loss": total.item()})
+            bar.update(1)
+            if it % tc.log_every == 0 or it == tc.iters:
+                means = dist.average({k: sum(w[k] for w in window) / len(window) for k in window[0]}, dev)
+                record = {"iteration": it, "lr": optimizer.param_groups[0]["lr"], **means,
+                          "time": round(time.time() - t0, 2)}  # fmt: skip
+                window = []
+                bar.set_postfix(loss=f"{means['loss']:.3f}", lr=f"{record['lr']:.2e}")
+                if dist.is_main():
+                    with open(out / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    if on_log is not None:
+                        on_log(record)
+            if it % tc.checkpoint_every == 0:
+                checkpoint(it)
+    finally:
+        bar.close()
+    if it != start or not ckpt_path.exists():
+        checkpoint(it)
+    seconds = time.time() - t0
+
+    result: dict[str, Any] = {
+        "iteration": it,
+        "run_dir": str(out),
+        "seconds": round(seconds, 1),
+        "metrics": None,
+    }
+    if tc.eval_at_end:
+        val = build_dataset(tc, tc.val_split, train=False)
+        ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress)
+        metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
+        result["metrics"] = metrics
+        if dist.is_main():
+            (out / "eval.json").write_text(json.dumps({"iteration": it, **metrics}, indent=2))
+            if progress:
+                print(format_metrics(metrics))
+    dist.barrier()
+    return result
+
+
+def _without_flip(tc):
+    from dataclasses import replace
+
+    return replace(tc, hflip=False)
+
+
+def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:
+    """ImageNet weights into the ResNet trunk (C4: also conv5, which lives in the RoI head)."""
+    import torchvision
+
+    net = getattr(torchvision.models, cfg.model.backbone)(weights=None)
+    load_imagenet_weights(net, cfg.model.backbone, cfg.train.backbone_weights)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    wanted = model.backbone.body.state_dict()
+    model.backbone.body.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
+    if not cfg.model.fpn:
+        model.backbone.res5.load_state_dict(
+            {k[len("layer4.") :]: v for k, v in state.items() if k.startswith("layer4.")}
+        )
