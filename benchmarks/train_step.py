@@ -1,0 +1,101 @@
+"""Training-step time of minimrcnn vs torchvision's maskrcnn_resnet50_fpn: same weights, config and batch.
+
+    python benchmarks/train_step.py                      # CPU, short side 512, batch 2
+    python benchmarks/train_step.py --device cuda --size 800 --batch 4 --amp
+
+The two models alternate step by step so that machine noise hits both alike; the script prints the
+median step time of each and the ratio (ours / torchvision; below 1 means minimrcnn is faster).
+minimrcnn runs twice: with torchvision's RoIAlign kernel (roi_kernel=torchvision, the only difference is
+our Python) and with our own PyTorch RoIAlign (roi_kernel=minimrcnn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+
+from minimrcnn.convert import from_torchvision, torchvision_config
+
+
+def synthetic_batch(n: int, size: int, device: torch.device, seed: int = 0):
+    """n images (short side `size`, 4:3) with 3 random boxes + masks each, 80 classes."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = size, size * 4 // 3
+    images, targets = [], []
+    for _ in range(n):
+        xy = torch.rand(3, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+        wh = torch.rand(3, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3]) + 16
+        boxes = torch.cat([xy, xy + wh], 1).round()
+        masks = torch.zeros(3, h, w, dtype=torch.uint8)
+        for i, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):  # building test data, not a hot path
+            masks[i, y1:y2, x1:x2] = 1
+        labels = torch.randint(1, 81, (3,), generator=g)
+        images.append(torch.rand(3, h, w, generator=g).to(device))
+        targets.append({"boxes": boxes.to(device), "labels": labels.to(device), "masks": masks.to(device)})
+    return images, targets
+
+
+def step_fn(model, images, targets, opt, device, amp: bool):
+    def step() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = sum(model(images, targets).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    return step
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    tv = torchvision.models.detection.maskrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=81, min_size=args.size, max_size=args.size * 2,
+        trainable_backbone_layers=3, norm_layer=torchvision.ops.misc.FrozenBatchNorm2d,
+    )  # fmt: skip
+    models = {"torchvision": tv}
+    for kernel in ("torchvision", "minimrcnn"):
+        cfg = torchvision_config(tv)
+        cfg.roi_kernel = kernel
+        models[f"minimrcnn (roi_kernel={kernel})"] = from_torchvision(tv, cfg)
+    images, targets = synthetic_batch(args.batch, args.size, device)
+    steps = {}
+    for name, m in models.items():
+        m.to(device).train()
+        opt = torch.optim.SGD([q for q in m.parameters() if q.requires_grad], lr=1e-4, momentum=0.9)
+        steps[name] = step_fn(m, images, targets, opt, device, args.amp)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for i in range(args.warmup + args.steps):
+        for name, step in steps.items():  # alternate
+            torch.manual_seed(i)
+            dt = step()
+            if i >= args.warmup:
+                times[name].append(dt)
+    ref = statistics.median(times["torchvision"])
+    print(f"device={device} size={args.size} batch={args.batch} steps={args.steps} amp={args.amp} "
+          f"torch={torch.__version__} threads={torch.get_num_threads()}")  # fmt: skip
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:36s} median {med:7.3f} s/step   ratio vs torchvision {med / ref:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
