@@ -34,7 +34,7 @@ BASELINE = Variant("baseline", "RoIAlign, sigmoid, FCN-4, 28x28 (baseline)")
 SETS: dict[str, tuple[str, str, list[Variant]]] = {
     "pooler": (
         "RoI pooling (Table 2c)",
-        "paper, R50-C4 mask AP: RoIPool 26.9, RoIWarp 27.2, RoIAlign 30.3; AP75 26.4 -> 31.5 (RoIPool -> RoIAlign)",
+        "paper, R50-C4 mask AP: RoIPool 26.9, RoIWarp 27.2, RoIAlign 30.3; AP75 26.4 -> 31.5 (Pool -> Align)",
         [
             Variant("roipool", "RoIPool", ("model.pooler=roipool",)),
             Variant("roiwarp", "RoIWarp", ("model.pooler=roiwarp",)),
@@ -130,9 +130,9 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"# Ablations on shapes ({results['iters']} iterations, seeds {results['seeds']})", ""]
-    for set_name, info in results["sets"].items():
-        lines += [f"## {info['title']}", "", f"_{info['paper']}_", "",
-                  "| variant | mask AP | mask AP50 | mask AP75 | box AP |", "|---|---|---|---|---|"]  # fmt: skip
+    header = ["| variant | mask AP | mask AP50 | mask AP75 | box AP |", "|---|---|---|---|---|"]
+    for info in results["sets"].values():
+        lines += [f"## {info['title']}", "", f"_{info['paper']}_", "", *header]
         for name in info["variants"]:
             row = results["table"][name]
             seg, box = row.get("segm"), row["bbox"]
