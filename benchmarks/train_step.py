@@ -1,10 +1,11 @@
 """Training-step time of minimrcnn vs torchvision's maskrcnn_resnet50_fpn: same weights, config and batch.
 
     python benchmarks/train_step.py                      # CPU, short side 512, batch 2
-    python benchmarks/train_step.py --device cuda --size 800 --batch 4 --amp
+    python benchmarks/train_step.py --device cuda --size 800 --batch 4 --amp   # the GPU benchmark
 
 The two models alternate step by step so that machine noise hits both alike; the script prints the
-median step time of each and the ratio (ours / torchvision; below 1 means minimrcnn is faster).
+median step time of each and the ratio (ours / torchvision; below 1 means minimrcnn is faster),
+training images per second and, on CUDA, the peak GPU memory of a step.
 minimrcnn runs twice: with torchvision's RoIAlign kernel (roi_kernel=torchvision, the only difference is
 our Python) and with our own PyTorch RoIAlign (roi_kernel=minimrcnn).
 """
@@ -40,18 +41,22 @@ def synthetic_batch(n: int, size: int, device: torch.device, seed: int = 0):
 
 
 def step_fn(model, images, targets, opt, device, amp: bool):
-    def step() -> float:
+    def step() -> tuple[float, int]:
+        """One training step: (seconds, peak GPU bytes during it; 0 on CPU)."""
         if device.type == "cuda":
             torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(device)
         t = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = sum(model(images, targets).values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        peak = 0
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - t
+            peak = torch.cuda.max_memory_allocated(device)
+        return time.perf_counter() - t, peak
 
     return step
 
@@ -83,10 +88,12 @@ def main() -> None:
         opt = torch.optim.SGD([q for q in m.parameters() if q.requires_grad], lr=1e-4, momentum=0.9)
         steps[name] = step_fn(m, images, targets, opt, device, args.amp)
     times: dict[str, list[float]] = {name: [] for name in models}
+    peaks: dict[str, int] = dict.fromkeys(models, 0)
     for i in range(args.warmup + args.steps):
         for name, step in steps.items():  # alternate
             torch.manual_seed(i)
-            dt = step()
+            dt, peak = step()
+            peaks[name] = max(peaks[name], peak)
             if i >= args.warmup:
                 times[name].append(dt)
     ref = statistics.median(times["torchvision"])
@@ -94,7 +101,9 @@ def main() -> None:
           f"torch={torch.__version__} threads={torch.get_num_threads()}")  # fmt: skip
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:36s} median {med:7.3f} s/step   ratio vs torchvision {med / ref:5.2f}")
+        mem = f"   peak {peaks[name] / 2**30:5.2f} GiB" if device.type == "cuda" else ""
+        print(f"{name:36s} median {med:7.3f} s/step  {args.batch / med:7.2f} img/s  "
+              f"ratio vs torchvision {med / ref:5.2f}{mem}")  # fmt: skip
 
 
 if __name__ == "__main__":
