@@ -262,3 +262,17 @@ def test_a_few_steps_reduce_the_loss():
         history.append({k: v.item() for k, v in losses.items()} | {"total": total.item()})
     assert history[-1]["total"] < 0.6 * history[0]["total"], history
     assert history[-1]["loss_mask"] < history[0]["loss_mask"]
+
+
+def test_pooling_stays_float32_under_bf16_autocast():
+    """RoI coordinates must not be rounded to bf16 (8 mantissa bits: ~4 px at x = 1000)."""
+    from minimrcnn.model.poolers import MultiScaleRoIPool
+
+    feats = [torch.randn(1, 4, 256, 256)]
+    boxes = [torch.tensor([[1001.0, 3.0, 1013.0, 15.0]])]
+    pool = MultiScaleRoIPool(2, "roialign", "minimrcnn", 2, False)
+    ref = pool(feats, boxes, [(1024, 1024)])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = pool([f.bfloat16() for f in feats], boxes, [(1024, 1024)])
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, ref, rtol=0.02, atol=0.05)  # only the features' own rounding remains

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from minimrcnn import ops
 from minimrcnn.model.fpn import RoILevelMapper, level_scales
+from minimrcnn.ops.roi_align import convert_boxes_to_rois
 
 
 def pooling_op(pooler: str, kernel: str, sampling_ratio: int, aligned: bool):
@@ -36,9 +37,10 @@ class MultiScaleRoIPool(nn.Module):
 
     def forward(self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]) -> Tensor:
         """feats: P2-P5 (or the single C4 map); boxes: per image [n_i, 4] -> [K, C, S, S]."""
-        rois = torch.cat(
-            [torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)]
-        )  # [K, 5]: (image index, x1, y1, x2, y2)
+        # pool in float32 even under bf16/fp16 autocast: bf16 keeps 8 bits of mantissa, so a box corner
+        # near x = 1000 would move by up to 4 pixels (torchvision's kernel upcasts the same way)
+        feats = [f.float() for f in feats]
+        rois = convert_boxes_to_rois(boxes, feats[0])  # [K, 5]: (image index, x1, y1, x2, y2)
         scales = level_scales(feats, image_sizes)
         if len(feats) == 1:
             return self.op(feats[0], rois, self.output_size, spatial_scale=scales[0])
