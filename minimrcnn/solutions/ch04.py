@@ -1,0 +1,324 @@
+"""Chapter 04 (anchors and the region proposal network): exercise solutions and checkers.
+
+Exercise 1, ``iou``: intersection over union of every pair of boxes, ``[N, 4], [M, 4] -> [N, M]``.
+Exercise 2, ``encode``: a ground-truth box relative to its anchor, as the deltas ``(dx, dy, dw, dh)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from minimrcnn.solutions import _call, _report, _StudentError
+
+__all__ = ["check_encode", "check_iou", "encode", "iou"]
+
+
+def iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """IoU of every pair: ``[N, 4]``, ``[M, 4]`` (x1, y1, x2, y2) -> ``[N, M]``.
+
+    The intersection of two boxes starts at the larger of the two top-left corners and ends at the smaller
+    of the two bottom-right corners; if it ends before it starts (along x or along y), it is empty.
+    """
+    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])  # [N]
+    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])  # [M]
+    top_left = torch.maximum(boxes1[:, None, :2], boxes2[None, :, :2])  # [N, M, 2]
+    bottom_right = torch.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])  # [N, M, 2]
+    wh = (bottom_right - top_left).clamp(min=0)  # [N, M, 2]: width and height of the overlap, or 0
+    inter = wh[..., 0] * wh[..., 1]  # [N, M]
+    return inter / (area1[:, None] + area2[None, :] - inter)
+
+
+def encode(gt: Tensor, anchors: Tensor) -> Tensor:
+    """Deltas of ``gt`` relative to ``anchors`` (both ``[N, 4]`` xyxy, row i with row i) -> ``[N, 4]``.
+
+    dx = (gx - ax) / aw,  dy = (gy - ay) / ah,  dw = log(gw / aw),  dh = log(gh / ah), where (x, y) is a
+    box's centre and (w, h) its size. The RPN uses no extra weights (they are all 1).
+    """
+    aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+    ax, ay = anchors[:, 0] + 0.5 * aw, anchors[:, 1] + 0.5 * ah
+    gw, gh = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
+    gx, gy = gt[:, 0] + 0.5 * gw, gt[:, 1] + 0.5 * gh
+    return torch.stack(((gx - ax) / aw, (gy - ay) / ah, torch.log(gw / aw), torch.log(gh / ah)), dim=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# checkers
+# ----------------------------------------------------------------------------------------------
+
+
+def _iou_cases() -> tuple[Tensor, Tensor]:
+    boxes1 = torch.tensor(
+        [
+            [10.0, 10.0, 50.0, 50.0],
+            [0.0, 0.0, 20.0, 80.0],  # tall
+            [60.0, 5.0, 100.0, 25.0],  # wide
+            [30.0, 30.0, 34.0, 36.0],  # tiny
+        ]
+    )
+    boxes2 = torch.tensor(
+        [
+            [10.0, 10.0, 50.0, 50.0],  # identical to boxes1[0]
+            [30.0, 20.0, 70.0, 60.0],  # partial overlaps
+            [50.0, 10.0, 90.0, 50.0],  # touches boxes1[0] along an edge: IoU 0
+            [200.0, 200.0, 240.0, 260.0],  # far away from everything, below and to the right
+            [-40.0, -50.0, -10.0, -20.0],  # far away, above and to the left
+            [0.0, 0.0, 100.0, 100.0],  # contains everything
+            [12.5, 40.25, 27.75, 90.5],  # fractional coordinates
+        ]
+    )
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(9, 2, generator=g) * 80
+    wh = 4 + torch.rand(9, 2, generator=g) * 60
+    boxes1 = torch.cat([boxes1, torch.cat([xy[:5], xy[:5] + wh[:5]], dim=1)])  # N = 9
+    boxes2 = torch.cat([boxes2, torch.cat([xy[5:], xy[5:] + wh[5:]], dim=1)])  # M = 11
+    return boxes1, boxes2
+
+
+def _area(b: Tensor, plus: float = 0.0) -> Tensor:
+    return (b[:, 2] - b[:, 0] + plus) * (b[:, 3] - b[:, 1] + plus)
+
+
+def _inter(b1: Tensor, b2: Tensor, clamp: str = "each", plus: float = 0.0) -> Tensor:
+    tl = torch.maximum(b1[:, None, :2], b2[None, :, :2])
+    br = torch.minimum(b1[:, None, 2:], b2[None, :, 2:])
+    wh = br - tl + plus
+    if clamp == "each":
+        wh = wh.clamp(min=0)
+    out = wh[..., 0] * wh[..., 1]
+    return out.clamp(min=0) if clamp == "product" else out
+
+
+def _iou_variants(b1: Tensor, b2: Tensor) -> list[tuple[Tensor, str]]:
+    a1, a2 = _area(b1)[:, None], _area(b2)[None, :]
+    inter = _inter(b1, b2)
+    return [
+        (
+            _inter(b1, b2, clamp="none") / (a1 + a2 - _inter(b1, b2, clamp="none")),
+            "boxes that do not overlap get a non-zero IoU: clamp the overlap's width and height at 0 "
+            "(an intersection that ends before it starts is empty).",
+        ),
+        (
+            _inter(b1, b2, clamp="product") / (a1 + a2 - _inter(b1, b2, clamp="product")),
+            "clamp the width and the height of the overlap separately, before multiplying: two negative "
+            "overlaps (a box far below and to the right) multiply to a positive area.",
+        ),
+        (
+            _inter(b1, b2, plus=1.0)
+            / (_area(b1, 1.0)[:, None] + _area(b2, 1.0)[None, :] - _inter(b1, b2, plus=1.0)),
+            "off by one: the '+ 1' in widths (x2 - x1 + 1) belongs to an old convention where boxes held "
+            "integer pixel indices; here coordinates are continuous, so a box is x2 - x1 wide.",
+        ),
+        (inter / (a1 + a2), "the union counts the intersection twice: union = area1 + area2 - intersection."),
+        (inter / torch.minimum(a1, a2), "divide by the union, not by the smaller of the two areas."),
+        (inter / a1.expand_as(inter), "divide by the union, not by the area of the first box."),
+        (inter / a2.expand_as(inter), "divide by the union, not by the area of the second box."),
+        (inter, "you returned the intersection area; divide it by the union."),
+        (
+            _iou_swapped_minmax(b1, b2),
+            "max and min are swapped: the overlap starts at the *larger* x1, y1 (max) and ends at the "
+            "*smaller* x2, y2 (min).",
+        ),
+    ]
+
+
+def _iou_swapped_minmax(b1: Tensor, b2: Tensor) -> Tensor:
+    tl = torch.minimum(b1[:, None, :2], b2[None, :, :2])
+    br = torch.maximum(b1[:, None, 2:], b2[None, :, 2:])
+    wh = (br - tl).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (_area(b1)[:, None] + _area(b2)[None, :] - inter)
+
+
+def _close(a: Tensor, b: Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-5)
+
+
+def check_iou(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check a student's ``iou(boxes1, boxes2)``; print a verdict, return True if right."""
+    name = "iou"
+    b1, b2 = _iou_cases()
+    want = iou(b1, b2)
+    n_cases = want.numel()
+    try:
+        out = _call(fn, b1.clone(), b2.clone())
+        if not isinstance(out, Tensor):
+            raise _StudentError(f"return a tensor [N, M]; got {type(out).__name__}.")
+    except _StudentError as err:
+        return _report(name, [str(err)], n_cases, "")
+    problems: list[str] = []
+    n, m = len(b1), len(b2)
+    if out.shape != want.shape:
+        if out.shape == (m, n) and _close(out.T, want):
+            problems.append(
+                f"transposed: your result is [M, N] = {list(out.shape)}; rows must follow boxes1 and columns "
+                f"boxes2, [N, M] = {[n, m]}."
+            )
+        elif out.shape == (n, 4) or out.dim() == 1:
+            problems.append(
+                f"shape: return the IoU of *every* pair, [N, M] = {[n, m]}; got {list(out.shape)}. "
+                "Broadcast boxes1[:, None, :] against boxes2[None, :, :]."
+            )
+        else:
+            problems.append(
+                f"shape: expected [N, M] = {[n, m]} for {n} and {m} boxes, got {list(out.shape)}."
+            )
+        return _report(name, problems, n_cases, "")
+    if not out.is_floating_point():
+        problems.append(f"dtype: IoU is a fraction, return floats; got {out.dtype}.")
+        return _report(name, problems, n_cases, "")
+    if _close(out, want):
+        return _report(
+            name, [], n_cases, "Touching edges give 0, identical boxes give 1, and far boxes give 0."
+        )
+
+    bad = torch.nonzero(~torch.isclose(out.double(), want.double(), atol=1e-5, rtol=1e-5))
+    i, j = (int(v) for v in bad[0])
+    problems.append(
+        f"{len(bad)} of {n_cases} pairs differ, e.g. boxes1[{i}] = {b1[i].tolist()} and boxes2[{j}] = "
+        f"{b2[j].tolist()}: you say {float(out[i, j]):.4f}, the IoU is {float(want[i, j]):.4f}."
+    )
+    for variant, message in _iou_variants(b1, b2):
+        if _close(out, variant):
+            problems.append(message)
+            break
+    return _report(name, problems, n_cases, "")
+
+
+def _encode_cases() -> tuple[Tensor, Tensor]:
+    anchors = torch.tensor(
+        [
+            [-8.0, -8.0, 8.0, 8.0],
+            [-11.0, -6.0, 11.0, 6.0],  # wide anchor (ratio 0.5)
+            [20.0, 4.0, 42.0, 48.0],  # tall anchor
+            [100.0, 100.0, 164.0, 164.0],
+            [32.0, 32.0, 288.0, 288.0],
+        ]
+    )
+    gt = torch.tensor(
+        [
+            [-8.0, -8.0, 8.0, 8.0],  # exactly the anchor: deltas 0
+            [-4.0, -10.0, 20.0, 2.0],
+            [25.0, 10.0, 35.0, 60.0],
+            [90.0, 120.0, 150.0, 150.0],
+            [10.0, 60.0, 200.0, 250.0],
+        ]
+    )
+    g = torch.Generator().manual_seed(0)
+    a_xy, a_wh = torch.rand(6, 2, generator=g) * 100, 8 + torch.rand(6, 2, generator=g) * 100
+    g_xy = a_xy + (torch.rand(6, 2, generator=g) - 0.5) * 30
+    g_wh = a_wh * torch.exp((torch.rand(6, 2, generator=g) - 0.5) * 1.5)
+    anchors = torch.cat([anchors, torch.cat([a_xy, a_xy + a_wh], dim=1)])
+    gt = torch.cat([gt, torch.cat([g_xy, g_xy + g_wh], dim=1)])
+    return gt, anchors
+
+
+def _parts(b: Tensor, plus: float = 0.0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    w, h = b[:, 2] - b[:, 0] + plus, b[:, 3] - b[:, 1] + plus
+    return b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w, h
+
+
+def _encode_variants(gt: Tensor, anc: Tensor) -> list[tuple[Tensor, str]]:
+    gx, gy, gw, gh = _parts(gt)
+    ax, ay, aw, ah = _parts(anc)
+    right = encode(gt, anc)
+    s = torch.stack
+    plus = s(
+        (
+            (_parts(gt, 1)[0] - _parts(anc, 1)[0]) / (aw + 1),
+            (_parts(gt, 1)[1] - _parts(anc, 1)[1]) / (ah + 1),
+            torch.log((gw + 1) / (aw + 1)),
+            torch.log((gh + 1) / (ah + 1)),
+        ),
+        dim=1,
+    )
+    return [
+        (
+            encode(anc, gt),
+            "arguments swapped: encode the ground truth relative to the anchor, encode(gt, anchors).",
+        ),
+        (right[:, [1, 0, 3, 2]], "x and y are swapped: return (dx, dy, dw, dh), x first."),
+        (
+            right[:, [0, 2, 1, 3]],
+            "order: return (dx, dy, dw, dh), the two offsets first, then the two log-sizes.",
+        ),
+        (
+            right * torch.tensor([10.0, 10.0, 5.0, 5.0]),
+            "those are the box head's weights (10, 10, 5, 5); the RPN "
+            "uses none (all 1), so return the plain deltas.",
+        ),
+        (
+            s(((gt[:, 0] - anc[:, 0]) / aw, (gt[:, 1] - anc[:, 1]) / ah, right[:, 2], right[:, 3]), dim=1),
+            "dx and dy compare the top-left corners; they must compare the box *centres*.",
+        ),
+        (
+            s((gx - ax, gy - ay, right[:, 2], right[:, 3]), dim=1),
+            "divide the centre offsets by the anchor's width and height, so that the targets do not "
+            "depend on the box's scale.",
+        ),
+        (
+            s(((gx - ax) / gw, (gy - ay) / gh, right[:, 2], right[:, 3]), dim=1),
+            "divide the centre offsets by the *anchor's* width and height, not the ground truth's.",
+        ),
+        (
+            s((right[:, 0], right[:, 1], gw / aw, gh / ah), dim=1),
+            "dw and dh are log(gw / aw) and log(gh / ah): take the log of the ratio.",
+        ),
+        (
+            s((right[:, 0], right[:, 1], (gw - aw) / aw, (gh - ah) / ah), dim=1),
+            "dw and dh are log(gw / aw) and log(gh / ah), not the relative difference.",
+        ),
+        (
+            s((right[:, 0], right[:, 1], torch.log(aw / gw), torch.log(ah / gh)), dim=1),
+            "dw and dh have the wrong sign: log(gw / aw), ground truth over anchor.",
+        ),
+        (
+            s((right[:, 0], right[:, 1], torch.log2(gw / aw), torch.log2(gh / ah)), dim=1),
+            "use the natural log (torch.log), so that decoding is exp(dw).",
+        ),
+        (
+            s((right[:, 0], right[:, 1], torch.log10(gw / aw), torch.log10(gh / ah)), dim=1),
+            "use the natural log (torch.log), so that decoding is exp(dw).",
+        ),
+        (plus, "off by one: widths are x2 - x1 here (continuous coordinates), without the old '+ 1'."),
+    ]
+
+
+def check_encode(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check a student's ``encode(gt, anchors)``; print a verdict, return True if right."""
+    name = "encode"
+    gt, anchors = _encode_cases()
+    want = encode(gt, anchors)
+    n_cases = len(gt)
+    try:
+        out = _call(fn, gt.clone(), anchors.clone())
+        if not isinstance(out, Tensor):
+            raise _StudentError(f"return a tensor [N, 4]; got {type(out).__name__}.")
+    except _StudentError as err:
+        return _report(name, [str(err)], n_cases, "")
+    if out.shape != want.shape:
+        if out.shape == (4, n_cases) and _close(out.T, want):
+            msg = "transposed: return one row (dx, dy, dw, dh) per box, [N, 4]: stack along dim=1."
+        else:
+            msg = f"shape: expected [N, 4] = {list(want.shape)}, got {list(out.shape)}."
+        return _report(name, [msg], n_cases, "")
+    if _close(out, want):
+        return _report(name, [], n_cases, "A box equal to its anchor encodes to (0, 0, 0, 0).")
+    bad = torch.where(~torch.isclose(out.double(), want.double(), atol=1e-5, rtol=1e-5).all(dim=1))[0]
+    i = int(bad[0])
+    problems = [
+        f"{len(bad)} of {n_cases} boxes differ, e.g. gt {gt[i].tolist()} on anchor {anchors[i].tolist()}: "
+        f"you say {[round(v, 4) for v in out[i].tolist()]}, "
+        f"expected {[round(v, 4) for v in want[i].tolist()]}."
+    ]
+    for variant, message in _encode_variants(gt, anchors):
+        if _close(out, variant):
+            problems.append(message)
+            break
+    else:
+        cols = [c for c, nm in enumerate(("dx", "dy", "dw", "dh")) if not _close(out[:, c], want[:, c])]
+        names = ", ".join(("dx", "dy", "dw", "dh")[c] for c in cols)
+        problems.append(f"the columns that differ: {names}.")
+    return _report(name, problems, n_cases, "")
