@@ -276,3 +276,29 @@ def test_pooling_stays_float32_under_bf16_autocast():
         low = pool([f.bfloat16() for f in feats], boxes, [(1024, 1024)])
     assert low.dtype == torch.float32
     torch.testing.assert_close(low, ref, rtol=0.02, atol=0.05)  # only the features' own rounding remains
+
+
+def test_aligned_paste_is_detectron2_grid_sample_and_round_trips_a_mask():
+    """aligned=True: pixel-centre paste (grid_sample, zeros outside) and a target->paste round trip that
+    returns the object's own pixels, where torchvision's convention grows small masks by about a pixel."""
+    from minimrcnn.model.mask_head import mask_targets
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand(4, 1, 28, 28, generator=g)
+    boxes = torch.tensor([[10.3, 12.0, 40.7, 30.2], [-5, -8, 20, 15], [50, 40, 90, 75], [3.2, 5.5, 9.1, 11.0]])
+    ours = paste_masks_in_image(masks, boxes, (60, 80), aligned=True)
+    ys, xs = torch.arange(60) + 0.5, torch.arange(80) + 0.5
+    gx = (xs[None] - boxes[:, :1]) / (boxes[:, 2:3] - boxes[:, :1]) * 2 - 1  # [N, W]
+    gy = (ys[None] - boxes[:, 1:2]) / (boxes[:, 3:4] - boxes[:, 1:2]) * 2 - 1  # [N, H]
+    grid = torch.stack([gx[:, None, :].expand(-1, 60, -1), gy[:, :, None].expand(-1, -1, 80)], dim=-1)
+    ref = torch.nn.functional.grid_sample(masks, grid, align_corners=False)  # zeros padding
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
+
+    # round trip of small squares: aligned keeps the pixels, torchvision's convention adds a ring
+    gt = torch.zeros(1, 40, 40, dtype=torch.uint8)
+    gt[0, 10:16, 20:26] = 1  # a 6x6 object
+    box = torch.tensor([[20.0, 10.0, 26.0, 16.0]])
+    for aligned, expected_pixels in ((True, 36), (False, 49)):
+        target = mask_targets(gt, box, torch.tensor([0]), 28, aligned=aligned)
+        pasted = paste_masks_in_image(target[:, None], box, (40, 40), aligned=aligned)[0, 0] >= 0.5
+        assert int(pasted.sum()) == expected_pixels, (aligned, int(pasted.sum()))

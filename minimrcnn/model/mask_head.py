@@ -74,13 +74,18 @@ def mask_channels(loss: str, num_classes: int) -> int:
     return 1 if loss == "agnostic" else num_classes
 
 
-def mask_targets(gt_masks: Tensor, boxes: Tensor, matched: Tensor, size: int) -> Tensor:
+def mask_targets(
+    gt_masks: Tensor, boxes: Tensor, matched: Tensor, size: int, aligned: bool = False
+) -> Tensor:
     """Crop-and-resize each RoI's matched GT mask to size x size with RoIAlign: [N, size, size] in [0, 1].
 
     gt_masks [G, H, W] uint8, boxes [N, 4] (the positive proposals), matched [N] indices into gt_masks.
+    aligned=False is torchvision's target (its weights were trained so); aligned=True samples at pixel
+    centres, the convention under which pasting the target back returns the GT mask (see postprocess).
     """
     rois = torch.cat([matched[:, None].to(boxes.dtype), boxes], dim=1)  # [N, 5]
-    return torchvision.ops.roi_align(gt_masks[:, None].to(boxes.dtype), rois, (size, size), 1.0)[:, 0]
+    masks = gt_masks[:, None].to(boxes.dtype)  # [G, 1, H, W]
+    return torchvision.ops.roi_align(masks, rois, (size, size), 1.0, sampling_ratio=-1, aligned=aligned)[:, 0]
 
 
 def mask_loss(logits: Tensor, labels: Tensor, targets: Tensor, kind: str) -> Tensor:

@@ -108,6 +108,7 @@ class MaskRCNN(nn.Module):
             cfg.box_nms_thresh,
             cfg.detections_per_img,
             c4=not cfg.fpn,
+            aligned=cfg.aligned,
         )
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
@@ -123,7 +124,7 @@ class MaskRCNN(nn.Module):
         detections, head_losses = self.roi_heads(pool_feats, proposals, batch.image_sizes, targets)
         if self.training:
             return {**rpn_losses, **head_losses}
-        return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
+        return self.transform.postprocess(detections, batch.image_sizes, original_sizes, self.cfg.aligned)
 
 
 def check_targets(targets: list[dict[str, Tensor]], need_masks: bool) -> None:

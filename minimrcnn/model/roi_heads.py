@@ -74,6 +74,7 @@ class RoIHeads(nn.Module):
         nms_thresh: float = 0.5,
         detections_per_img: int = 100,
         c4: bool = False,
+        aligned: bool = False,
     ):
         super().__init__()
         self.box_pooler, self.box_head, self.box_predictor = box_pooler, box_head, box_predictor
@@ -88,6 +89,7 @@ class RoIHeads(nn.Module):
             detections_per_img,
         )
         self.c4 = c4  # C4: the mask branch reuses the box head's conv5 (Res5Head) before its deconv
+        self.aligned = aligned  # pixel-centre mask targets (and pasting, in the model's postprocess)
 
     def sample_proposals(self, proposals: list[Tensor], targets: list[dict[str, Tensor]]):
         """Add the GT boxes to the proposals, label them (class, 0 background, -1 ignore), sample."""
@@ -155,7 +157,7 @@ class RoIHeads(nn.Module):
                 pos_boxes = [p[i] for p, i in zip(proposals, pos)]
                 logits = self.mask_logits(feats, pos_boxes, image_sizes)
                 gt_targets = [
-                    mask_targets(t["masks"], b, m[i], logits.shape[-1])
+                    mask_targets(t["masks"], b, m[i], logits.shape[-1], self.aligned)
                     for t, b, m, i in zip(targets, pos_boxes, matched, pos)
                 ]  # a loop over images
                 pos_labels = torch.cat([lab[i] for lab, i in zip(labels, pos)])

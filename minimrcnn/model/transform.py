@@ -102,6 +102,7 @@ class ImageTransform(nn.Module):
         detections: list[dict[str, Tensor]],
         image_sizes: list[tuple[int, int]],
         original_sizes: list[tuple[int, int]],
+        aligned_masks: bool = False,
     ) -> list[dict[str, Tensor]]:
         """Map boxes back to each original image and paste the masks at full resolution."""
         from minimrcnn.model.postprocess import paste_masks_in_image
@@ -109,5 +110,7 @@ class ImageTransform(nn.Module):
         for det, size, original in zip(detections, image_sizes, original_sizes):
             det["boxes"] = resize_boxes(det["boxes"], size, original)
             if "masks" in det:
-                det["masks"] = paste_masks_in_image(det["masks"], det["boxes"], original)
+                det["masks"] = paste_masks_in_image(
+                    det["masks"], det["boxes"], original, aligned=aligned_masks
+                )
         return detections
