@@ -285,7 +285,7 @@ def test_aligned_paste_is_detectron2_grid_sample_and_round_trips_a_mask():
 
     g = torch.Generator().manual_seed(0)
     masks = torch.rand(4, 1, 28, 28, generator=g)
-    boxes = torch.tensor([[10.3, 12.0, 40.7, 30.2], [-5, -8, 20, 15], [50, 40, 90, 75], [3.2, 5.5, 9.1, 11.0]])
+    boxes = torch.tensor([[10.3, 12.0, 40.7, 30.2], [-5, -8, 20, 15], [50, 40, 90, 75], [3.2, 5.5, 9.1, 11]])
     ours = paste_masks_in_image(masks, boxes, (60, 80), aligned=True)
     ys, xs = torch.arange(60) + 0.5, torch.arange(80) + 0.5
     gx = (xs[None] - boxes[:, :1]) / (boxes[:, 2:3] - boxes[:, :1]) * 2 - 1  # [N, W]
