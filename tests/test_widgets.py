@@ -1,0 +1,208 @@
+"""The ablation panel (minimrcnn.widgets), exercised without a browser.
+
+ipywidgets catches exceptions raised in callbacks and only logs them, so a notebook can execute "fine" with a
+broken panel. These tests set the widgets' values and click the button, then assert on what the callbacks
+produced: the table rows, the bars of the figure, the predicted-mask images, and a real "run live" training
+run (4 iterations of a tiny model on a tiny generated shapes set).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from minimrcnn import ablate, widgets
+
+TINY = (
+    "model.fpn_channels=32",
+    "model.box_head_dim=64",
+    "model.mask_head_dim=32",
+    "model.min_size=64",
+    "model.max_size=64",
+    "model.box_batch_size_per_image=32",
+    "model.rpn_post_nms_top_n_test=50",
+    "train.num_train_images=8",
+    "train.num_val_images=5",
+    "train.batch_size=2",
+    "train.num_workers=0",
+    "train.log_every=1",
+    "train.warmup_iters=2",
+)
+
+
+@contextmanager
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def fake_eval(name: str, seed: int) -> dict:
+    """A deterministic, distinct eval per (variant, seed): AP = base(variant) + seed offset."""
+    base = {
+        "baseline": 0.30,
+        "roipool": 0.25,
+        "roiwarp": 0.26,
+        "roialign_aligned": 0.305,
+        "softmax": 0.20,
+        "agnostic": 0.29,
+        "mlp": 0.27,
+        "fcn2": 0.29,
+        "res56": 0.30,
+        "no_mask": 0.28,
+    }[name]
+    off = 0.01 * seed
+    metrics = {m: base + off + (0.1 if m == "AP50" else 0.0) for m in ablate.METRICS}
+    out = {"iteration": 7, "bbox": {m: v + 0.05 for m, v in metrics.items()}}
+    if name != "no_mask":
+        out["segm"] = metrics
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """results.json written by the real ablate.run_sets, with run_variant replaced by fake_eval."""
+    out = tmp_path_factory.mktemp("ablations")
+    real = ablate.run_variant
+    ablate.run_variant = lambda v, seed, iters, out, data_root, progress=False: fake_eval(v.name, seed)
+    try:
+        ablate.run_sets(list(ablate.SETS), [0, 1], 7, out, progress=False)
+    finally:
+        ablate.run_variant = real
+    return out / "results.json"
+
+
+def bar_heights(ax) -> list[float]:
+    return [round(p.get_height(), 4) for p in ax.patches]
+
+
+def test_table_rows_and_verdicts(sweep):
+    results = widgets.load_results(sweep)
+    rows = widgets.table_rows(results, "mask_loss")
+    assert [r["variant"] for r in rows] == ["softmax", "agnostic", "baseline"]
+    softmax = rows[0]
+    assert softmax["mask AP"] == pytest.approx(20.5) and softmax["mask AP std"] == pytest.approx(
+        0.7, abs=0.05
+    )
+    assert softmax["paper AP"] == 24.8 and softmax["seeds"] == 2
+    md = widgets.table_markdown(rows, "mask_loss")
+    assert "| softmax over classes | 2 seeds, 7 it | 20.5 ± 0.7 |" in md and "24.8" in md
+    gain, spread, n = widgets.compare(results, "baseline", "softmax")
+    assert gain == pytest.approx(10.0) and spread == pytest.approx(0.0, abs=1e-9) and n == 2
+    lines = widgets.verdicts(results, "mask_loss")
+    assert "+10.0" in lines[0] and "the paper's direction" in lines[0]
+    assert "within the seed-to-seed noise" in widgets.verdicts(results, "resolution")[0] or widgets.verdicts(
+        results, "resolution"
+    ) == ["the paper makes no claim here to compare with"]
+    box = widgets.table_rows(results, "mask_branch")
+    assert box[0]["mask AP"] is None and box[0]["box AP"] == pytest.approx(33.5)
+
+
+def test_panel_set_and_variant_selection(sweep, tmp_path):
+    panel = widgets.AblationPanel(sweep, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
+    assert panel.set_selector.value == "pooler"
+    assert [r["variant"] for r in panel.rows] == ["roipool", "roiwarp", "baseline", "roialign_aligned"]
+    # choosing a set refills the variants (all selected) and redraws everything
+    panel.set_selector.value = "mask_loss"
+    assert panel.variant_selector.value == ("softmax", "agnostic", "baseline")
+    assert [r["label"] for r in panel.rows] == [
+        "softmax over classes",
+        "class-agnostic sigmoid",
+        "RoIAlign, sigmoid, FCN-4, 28x28 (baseline)",
+    ]
+    assert "<td>20.5 ± 0.7</td>" in panel.table.value and "24.8" in panel.table.value
+    ours, paper = panel.bar_fig.axes
+    assert bar_heights(ours) == pytest.approx([20.5, 29.5, 30.5, 20.5, 29.5, 30.5])  # AP bars, then AP75 bars
+    assert bar_heights(paper) == pytest.approx([24.8, 29.7, 30.3])
+    # the sweep's runs have neither samples.json nor checkpoints here: no mask figure, and it says so
+    assert panel.mask_fig is None and panel.missing_masks == ["softmax", "agnostic", "baseline"]
+    # a sub-selection
+    panel.variant_selector.value = ("softmax", "baseline")
+    assert [r["variant"] for r in panel.rows] == ["softmax", "baseline"]
+    assert len(panel.bar_fig.axes[0].patches) == 4
+    # the mask-branch set plots box AP
+    panel.set_selector.value = "mask_branch"
+    assert bar_heights(panel.bar_fig.axes[0])[:2] == pytest.approx([33.5, 35.5])
+    assert bar_heights(panel.bar_fig.axes[1]) == pytest.approx([37.3, 38.2])
+
+
+def test_panel_without_results(tmp_path):
+    panel = widgets.AblationPanel(tmp_path / "missing.json", data_root=tmp_path, live_out=tmp_path / "live")
+    assert panel.results is None and "No ablation results" in panel.status.value
+    assert all(r["source"] == "not run" for r in panel.rows)
+    assert [r["paper AP"] for r in panel.rows] == [26.9, 27.2, 30.3, None]
+    assert len(panel.bar_fig.axes) == 1 and bar_heights(panel.bar_fig.axes[0]) == pytest.approx(
+        [26.9, 27.2, 30.3]
+    )
+    assert widgets.verdicts(None, "pooler") == ["no results to compare with yet"]
+
+
+@pytest.fixture(scope="module")
+def live_panel(sweep, tmp_path_factory):
+    """Click "run live" for one variant with a 4-iteration budget on a tiny generated dataset."""
+    root = tmp_path_factory.mktemp("live")
+    panel = widgets.AblationPanel(
+        sweep,
+        data_root=root / "shapes",
+        live_out=root / "out",
+        live_iters=4,
+        extra_overrides=TINY,
+        set_name="mask_loss",
+    )
+    panel.variant_selector.value = ("softmax",)
+    panel.iters.value = 4
+    logs = []
+    panel.status.observe(lambda change: logs.append(change["new"]), names="value")
+    with one_thread():
+        panel.run_button.click()  # exceptions would be swallowed by ipywidgets: check the results below
+    return panel, root, logs
+
+
+def test_run_live_trains_and_shows(live_panel):
+    panel, root, logs = live_panel
+    assert "softmax" in panel.live, panel.status.value
+    run_dir = root / "out" / "runs" / "softmax-s0"
+    ev = json.loads((run_dir / "eval.json").read_text())
+    assert ev["iteration"] == 4 and set(ev["segm"]) == set(ablate.METRICS)
+    assert any("iteration 4/4" in s for s in logs) and panel.status.value.startswith("done")
+    # the table: the sweep's row, then the live one
+    assert [(r["variant"], r["source"]) for r in panel.rows] == [
+        ("softmax", "7 it"),
+        ("softmax", "live, 4 it"),
+    ]
+    assert panel.rows[1]["mask AP"] == pytest.approx(round(100 * ev["segm"]["AP"], 1))
+    # the bars: sweep + live, AP and AP75
+    heights = bar_heights(panel.bar_fig.axes[0])
+    assert len(heights) == 4 and heights[1] == pytest.approx(100 * ev["segm"]["AP"], abs=1e-3)
+    # the masks: ground truth + the live run, on the tiny set's images, each panel an image
+    assert panel.mask_fig is not None and panel.missing_masks == ["softmax"]  # the sweep's run has no masks
+    samples = json.loads((run_dir / widgets.SAMPLES_FILE).read_text())
+    n_images = len(samples["image_ids"])
+    assert samples["image_ids"] == [2, 4] and samples["iteration"] == 4  # the sample ids this tiny set has
+    axes = panel.mask_fig.axes
+    assert len(axes) == 2 * n_images and all(len(ax.images) == 1 for ax in axes)
+    assert axes[n_images].get_title(loc="left") == "softmax over classes, live"
+
+
+def test_samples_cli_and_mask_figure(live_panel):
+    panel, root, _ = live_panel
+    run_dir = root / "out" / "runs" / "softmax-s0"
+    (run_dir / widgets.SAMPLES_FILE).unlink()
+    assert widgets.main([str(root / "out"), "--data-root", str(root / "shapes")]) == 0
+    samples = widgets.load_samples(run_dir)
+    assert samples is not None and all(d["image_id"] in samples["image_ids"] for d in samples["detections"])
+    fig, missing = widgets.mask_figure(
+        root / "out", ["softmax", "agnostic"], 0, root / "shapes", max_images=2
+    )
+    assert missing == ["agnostic"] and len(fig.axes) == 2 * 2
