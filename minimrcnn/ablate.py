@@ -28,7 +28,7 @@ class Variant:
     overrides: tuple[str, ...] = field(default_factory=tuple)
 
 
-BASELINE = Variant("baseline", "RoIAlign, sigmoid, FCN-4, 28x28 (baseline)")
+BASELINE = Variant("baseline", "RoIAlign, sigmoid, FCN-4, 28x28 (baseline)")  # the shapes_cpu preset
 
 # each set: (title, the paper's numbers for context, variants); the baseline is part of every set
 SETS: dict[str, tuple[str, str, list[Variant]]] = {
@@ -39,7 +39,6 @@ SETS: dict[str, tuple[str, str, list[Variant]]] = {
             Variant("roipool", "RoIPool", ("model.pooler=roipool",)),
             Variant("roiwarp", "RoIWarp", ("model.pooler=roiwarp",)),
             BASELINE,
-            Variant("roialign_aligned", "RoIAlign, aligned=True", ("model.aligned=true",)),
         ],
     ),
     "mask_loss": (
@@ -106,7 +105,40 @@ def run_variant(
     result = train(
         ablation_config(variant, seed, iters, data_root), run_dir, progress=progress, on_log=on_log
     )
+    save_predictions(run_dir, data_root)
     return {"iteration": result["iteration"], **result["metrics"], "seconds": result["seconds"]}
+
+
+PREVIEW_IMAGES = (0, 1, 2, 3)  # the held-out images every variant is shown on
+
+
+def save_predictions(run_dir: Path, data_root: str = "data/shapes", score_thresh: float = 0.5) -> Path:
+    """<run_dir>/predictions.png: the run's masks on the same held-out images, small enough to commit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from minimrcnn.cli import load_model
+    from minimrcnn.data import build_dataset
+    from minimrcnn.viz import draw_detections
+
+    model, state = load_model(str(run_dir / "checkpoint.pt"), torch.device("cpu"))
+    cfg = Config.from_dict(state["config"])
+    cfg.train.data_root = data_root
+    val = build_dataset(cfg.train, cfg.train.val_split, train=False)
+    fig, axes = plt.subplots(1, len(PREVIEW_IMAGES), figsize=(2.0 * len(PREVIEW_IMAGES), 2.1))
+    for ax, i in zip(axes, PREVIEW_IMAGES):
+        image, _ = val[i]
+        with torch.no_grad():
+            det = model([image])[0]
+        draw_detections(image, det, state.get("class_names"), score_thresh, ax=ax)
+    fig.tight_layout(pad=0.2)
+    path = run_dir / "predictions.png"
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -222,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--iters", type=int, default=400, help="training iterations per run (default 400)")
+    p.add_argument("--iters", type=int, default=250, help="training iterations per run (default 250)")
     p.add_argument("--out", type=Path, default=Path("results/ablations"))
     p.add_argument("--data-root", default="data/shapes")
     args = p.parse_args(argv)

@@ -183,6 +183,7 @@ def shapes_cpu() -> Config:
         head_norm="gn",
         detections_per_img=50,
         roi_kernel="minimrcnn",  # our PyTorch RoIAlign: the one the chapters derive, and faster on CPU
+        aligned=True,  # pixel centres everywhere: pooling, mask targets, pasting (see model/postprocess.py)
     )
     train = TrainConfig(
         batch_size=4,
