@@ -105,40 +105,7 @@ def run_variant(
     result = train(
         ablation_config(variant, seed, iters, data_root), run_dir, progress=progress, on_log=on_log
     )
-    save_predictions(run_dir, data_root)
     return {"iteration": result["iteration"], **result["metrics"], "seconds": result["seconds"]}
-
-
-PREVIEW_IMAGES = (0, 1, 2, 3)  # the held-out images every variant is shown on
-
-
-def save_predictions(run_dir: Path, data_root: str = "data/shapes", score_thresh: float = 0.5) -> Path:
-    """<run_dir>/predictions.png: the run's masks on the same held-out images, small enough to commit."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-
-    from minimrcnn.cli import load_model
-    from minimrcnn.data import build_dataset
-    from minimrcnn.viz import draw_detections
-
-    model, state = load_model(str(run_dir / "checkpoint.pt"), torch.device("cpu"))
-    cfg = Config.from_dict(state["config"])
-    cfg.train.data_root = data_root
-    val = build_dataset(cfg.train, cfg.train.val_split, train=False)
-    fig, axes = plt.subplots(1, len(PREVIEW_IMAGES), figsize=(2.0 * len(PREVIEW_IMAGES), 2.1))
-    for ax, i in zip(axes, PREVIEW_IMAGES):
-        image, _ = val[i]
-        with torch.no_grad():
-            det = model([image])[0]
-        draw_detections(image, det, state.get("class_names"), score_thresh, ax=ax)
-    fig.tight_layout(pad=0.2)
-    path = run_dir / "predictions.png"
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
