@@ -86,6 +86,14 @@ def ablation_config(variant: Variant, seed: int, iters: int, data_root: str) -> 
     return apply_overrides(cfg, list(variant.overrides))
 
 
+def finished(variant: Variant, seed: int, iters: int, out: Path) -> dict[str, Any] | None:
+    """The eval.json of a finished run with this budget, or None."""
+    done = out / "runs" / f"{variant.name}-s{seed}" / "eval.json"
+    if done.exists() and json.loads(done.read_text()).get("iteration") == iters:
+        return json.loads(done.read_text())
+    return None
+
+
 def run_variant(
     variant: Variant,
     seed: int,
@@ -98,10 +106,9 @@ def run_variant(
     """Train + evaluate one (variant, seed), or read its earlier result. Returns its eval metrics."""
     from minimrcnn.engine.trainer import train
 
+    if (done := finished(variant, seed, iters, out)) is not None:
+        return done
     run_dir = out / "runs" / f"{variant.name}-s{seed}"
-    done = run_dir / "eval.json"
-    if done.exists() and json.loads(done.read_text()).get("iteration") == iters:
-        return json.loads(done.read_text())
     result = train(
         ablation_config(variant, seed, iters, data_root), run_dir, progress=progress, on_log=on_log
     )
@@ -132,7 +139,7 @@ def markdown(results: dict[str, Any]) -> str:
     header = ["| variant | mask AP | mask AP50 | mask AP75 | box AP |", "|---|---|---|---|---|"]
     for info in results["sets"].values():
         lines += [f"## {info['title']}", "", f"_{info['paper']}_", "", *header]
-        for name in info["variants"]:
+        for name in [n for n in info["variants"] if n in results["table"]]:
             row = results["table"][name]
             seg, box = row.get("segm"), row["bbox"]
 
@@ -157,7 +164,7 @@ def plot(results: dict[str, Any], path: Path | None = None, sets: list[str] | No
     fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.2), squeeze=False)
     for ax, set_name in zip(axes[0], sets):
         info = results["sets"][set_name]
-        names = info["variants"]
+        names = [n for n in info["variants"] if n in results["table"]]
         iou_type = "bbox" if set_name == "mask_branch" else "segm"
         for j, metric in enumerate(("AP", "AP75")):
             vals = [results["table"][n][iou_type][metric] for n in names]
@@ -185,6 +192,7 @@ def run_sets(
     out: Path,
     data_root: str = "data/shapes",
     progress: bool = True,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     variants: dict[str, Variant] = {}
     for s in set_names:
@@ -194,9 +202,14 @@ def run_sets(
     for i, v in enumerate(variants.values()):
         runs[v.name] = []
         for seed in seeds:
+            if only is not None and v.name not in only:
+                if (done := finished(v, seed, iters, out)) is not None:
+                    runs[v.name].append(done)
+                continue
             if progress:
                 print(f"[{i + 1}/{len(variants)}] {v.label}, seed {seed}", flush=True)
             runs[v.name].append(run_variant(v, seed, iters, out, data_root, progress=progress))
+    runs = {name: evals for name, evals in runs.items() if evals}
     results = {
         "iters": iters,
         "seeds": seeds,
@@ -224,8 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=250, help="training iterations per run (default 250)")
     p.add_argument("--out", type=Path, default=Path("results/ablations"))
     p.add_argument("--data-root", default="data/shapes")
+    p.add_argument("--only", nargs="+", metavar="VARIANT",
+                   help="train only these variants (to split a sweep across processes); the summary still "
+                   "includes every finished run of the chosen sets")  # fmt: skip
     args = p.parse_args(argv)
-    results = run_sets(args.sets, args.seeds, args.iters, args.out, args.data_root)
+    results = run_sets(args.sets, args.seeds, args.iters, args.out, args.data_root, only=args.only)
     print(markdown(results))
     return 0
 
