@@ -255,7 +255,8 @@ def table_html(rows: list[dict[str, Any]], set_name: str) -> str:
 def _subset(results: dict[str, Any], set_name: str, names: list[str]) -> dict[str, Any]:
     """A copy of results whose set lists only `names` (the ones with results), for ablate.plot."""
     sets = {set_name: dict(results["sets"][set_name], variants=[n for n in names if n in results["table"]])}
-    return dict(results, sets=sets)
+    labels = dict(results["labels"], baseline=f"{BASELINE_ROLE[set_name]} (baseline)")  # short bar labels
+    return dict(results, sets=sets, labels=labels)
 
 
 def bar_figure(
@@ -284,7 +285,9 @@ def bar_figure(
         fig, paper_ax = plt.subplots(figsize=(3.8, 3.2))
         fig.subplots_adjust(bottom=0.3)
     numbers = PAPER.get(set_name, {}).get("numbers", {})
-    labels = {v.name: v.label.split(" (")[0] for v in ablate.SETS[set_name][2]}
+    labels = {v.name: v.label.split(" (")[0] for v in ablate.SETS[set_name][2]} | {
+        "baseline": BASELINE_ROLE[set_name]
+    }
     with_paper = [n for n in names if n in numbers]
     paper_ax.bar(range(len(with_paper)), [numbers[n]["AP"] for n in with_paper], width=0.6, color="0.6")
     paper_ax.set_xticks(range(len(with_paper)))
@@ -293,8 +296,11 @@ def bar_figure(
     paper_ax.set_title(f"paper (COCO), {metric}" if with_paper else "not in the paper", fontsize=9)
     paper_ax.set_ylabel("AP (%)")
     if with_paper:
-        lo = min(numbers[n]["AP"] for n in with_paper)
-        paper_ax.set_ylim(max(0.0, lo - 8), max(numbers[n]["AP"] for n in with_paper) + 3)
+        paper_ax.set_ylim(0, max(numbers[n]["AP"] for n in with_paper) * 1.15)
+        for i, n in enumerate(with_paper):
+            paper_ax.text(
+                i, numbers[n]["AP"], f"{numbers[n]['AP']:.1f}", ha="center", va="bottom", fontsize=8
+            )
     return fig
 
 
@@ -603,7 +609,8 @@ class AblationPanel:
                 display(jpeg(self.mask_fig))
             if self.missing_masks:
                 print(
-                    "no predicted masks (no samples.json or checkpoint) for:", ", ".join(self.missing_masks)
+                    "no predicted masks (no samples.json or checkpoint) for:",
+                    ", ".join(self.missing_masks),
                 )
         plt.close("all")
 
