@@ -373,12 +373,15 @@ def save_samples(
 
 
 def load_samples(run_dir: str | Path, data_root: str | Path | None = None) -> dict[str, Any] | None:
-    """<run_dir>/samples.json; made from the run's checkpoint first if only that exists and data_root is
-    given; None when neither is there."""
+    """<run_dir>/samples.json; made (again) from the run's checkpoint first if it is missing or older than the
+    run's eval.json and data_root is given; None when there is neither samples.json nor a checkpoint."""
     run_dir = Path(run_dir)
     path = run_dir / SAMPLES_FILE
-    if not path.is_file() and data_root is not None and (run_dir / "checkpoint.pt").is_file():
-        save_samples(run_dir, data_root)
+    if data_root is not None and (run_dir / "checkpoint.pt").is_file():
+        ev = run_dir / "eval.json"
+        done = json.loads(ev.read_text()).get("iteration") if ev.is_file() else None
+        if not path.is_file() or (done is not None and json.loads(path.read_text())["iteration"] != done):
+            save_samples(run_dir, data_root)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -486,9 +489,7 @@ def run_live(
     variant = replace(variant, overrides=tuple(variant.overrides) + tuple(extra_overrides))
     out = Path(out)
     ev = ablate.run_variant(variant, seed, iters, out, str(data_root), progress=False, on_log=on_log)
-    run_dir = out / "runs" / f"{name}-s{seed}"
-    if not (run_dir / SAMPLES_FILE).is_file() or load_samples(run_dir)["iteration"] != ev["iteration"]:
-        save_samples(run_dir, data_root)
+    load_samples(out / "runs" / f"{name}-s{seed}", data_root)  # draws the new run's sample predictions
     return {"iters": iters, "eval": ev, "table": ablate.summarize({name: [ev]})[name]}
 
 
