@@ -163,40 +163,63 @@ def table_rows(
 
 
 def compare(
-    results: dict[str, Any], better: str, worse: str, iou_type: str = "segm", metric: str = "AP"
+    results: dict[str, Any],
+    better: str,
+    worse: str,
+    iou_type: str = "segm",
+    metric: str = "AP",
+    runs_dir: str | Path | None = None,
 ) -> tuple[float, float, int]:
-    """Paired comparison over the seeds (runs with the same seed see the same data in the same order):
-    (mean of 100 * (better - worse), sample standard deviation of the differences (0 for one seed), seeds)."""
+    """Paired comparison over the seeds both variants have (runs with the same seed see the same data in the
+    same order): (mean of 100 * (better - worse), sample standard deviation of the differences (0 for one
+    pair), number of pairs). The pairs are read from <runs_dir>/<name>-s<seed>/eval.json when given (a
+    partial sweep may lack some seeds); otherwise results["runs"] must hold every seed, in order."""
     import statistics
 
-    seeds = results["seeds"]
-    a, b = results["runs"][better], results["runs"][worse]
+    pairs = []
+    if runs_dir is not None:
+        for seed in results["seeds"]:
+            evs = []
+            for name in (better, worse):
+                f = Path(runs_dir) / f"{name}-s{seed}" / "eval.json"
+                ev = json.loads(f.read_text()) if f.is_file() else {}
+                evs.append(ev if ev.get("iteration") == results["iters"] else None)
+            if all(evs):
+                pairs.append(tuple(evs))
+    else:
+        a, b = results["runs"].get(better, []), results["runs"].get(worse, [])
+        if len(a) == len(b) == len(results["seeds"]):
+            pairs = list(zip(a, b))
     diffs = [
-        100 * (x[iou_type][metric] - y[iou_type][metric])
-        for x, y in zip(a, b)
-        if iou_type in x and iou_type in y
+        100 * (x[iou_type][metric] - y[iou_type][metric]) for x, y in pairs if iou_type in x and iou_type in y
     ]
     if not diffs:
         return float("nan"), float("nan"), 0
     spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-    return statistics.fmean(diffs), spread, min(len(diffs), len(seeds))
+    return statistics.fmean(diffs), spread, len(diffs)
 
 
-def verdicts(results: dict[str, Any] | None, set_name: str) -> list[str]:
+def verdicts(results: dict[str, Any] | None, set_name: str, runs_dir: str | Path | None = None) -> list[str]:
     """One sentence per comparison the paper makes in this set: our paired gain and whether it agrees."""
     if not PAPER_DIRECTIONS.get(set_name):
         return ["the paper makes no claim here to compare with"]
     if results is None:
         return ["no results to compare with yet"]
-    labels = {v.name: v.label.split(" (")[0] for v in variants().values()}
+    labels = {v.name: v.label.split(" (")[0] for v in variants().values()} | {
+        "baseline": BASELINE_ROLE[set_name]
+    }
     iou_type = set_iou_type(set_name)
     kind = "box" if iou_type == "bbox" else "mask"
     out = []
     for better, worse, paper_gap in PAPER_DIRECTIONS[set_name]:
+        pair = f"{labels[better]} vs {labels[worse]}"
         if better not in results.get("runs", {}) or worse not in results.get("runs", {}):
-            out.append(f"{labels[better]} vs {labels[worse]}: not in these results")
+            out.append(f"{pair}: not in these results")
             continue
-        gain, spread, n = compare(results, better, worse, iou_type)
+        gain, spread, n = compare(results, better, worse, iou_type, runs_dir=runs_dir)
+        if n == 0:
+            out.append(f"{pair}: no seed run for both yet")
+            continue
         gain = round(gain, 1) or 0.0  # no "-0.0"
         if n >= 2 and abs(gain) <= max(spread, 0.3):
             word = "within the seed-to-seed noise"
@@ -205,8 +228,6 @@ def verdicts(results: dict[str, Any] | None, set_name: str) -> list[str]:
         else:
             word = "the opposite of the paper"
         noise = f" ± {spread:.1f} over {n} seeds" if n >= 2 else " (one seed: no noise estimate)"
-        name = {"baseline": BASELINE_ROLE[set_name]}
-        pair = f"{name.get(better, labels[better])} vs {name.get(worse, labels[worse])}"
         out.append(f"{pair}: {gain:+.1f}{noise} {kind} AP (paper: +{paper_gap:.1f}): {word}")
     return out
 
@@ -221,28 +242,31 @@ def table_markdown(rows: list[dict[str, Any]], set_name: str) -> str:
     """The rows as a Markdown table (mean ± spread over seeds; the paper's AP in the last column)."""
     metric = PAPER.get(set_name, {}).get("metric", "mask AP")
     lines = [
-        f"| variant | runs | mask AP | mask AP75 | box AP | paper {metric} |",
-        "|---|---|---|---|---|---|",
+        f"| variant | runs | mask AP | mask AP50 | mask AP75 | box AP | paper {metric} |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         paper = "—" if r["paper AP"] is None else f"{r['paper AP']:.1f}"
         runs = r["source"] if r["seeds"] == 0 else f"{r['seeds']} seed{'s' * (r['seeds'] > 1)}, {r['source']}"
-        lines.append(
-            f"| {r['label']} | {runs} | {_cell(r, 'mask AP')} | {_cell(r, 'mask AP75')} | "
-            f"{_cell(r, 'box AP')} | {paper} |"
-        )
+        cells = " | ".join(_cell(r, k) for k in ("mask AP", "mask AP50", "mask AP75", "box AP"))
+        lines.append(f"| {r['label']} | {runs} | {cells} | {paper} |")
     return "\n".join(lines)
 
 
 def table_html(rows: list[dict[str, Any]], set_name: str) -> str:
     """The same table as HTML, with the paper's setting underneath (what the panel shows)."""
     metric = PAPER.get(set_name, {}).get("metric", "mask AP")
-    head = ["variant", "runs", "mask AP", "mask AP75", "box AP", f"paper {metric}"]
+    head = ["variant", "runs", "mask AP", "mask AP50", "mask AP75", "box AP", f"paper {metric}"]
     out = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
         paper = "—" if r["paper AP"] is None else f"{r['paper AP']:.1f}"
         runs = r["source"] if r["seeds"] == 0 else f"{r['seeds']} seed(s), {r['source']}"
-        cells = [r["label"], runs, _cell(r, "mask AP"), _cell(r, "mask AP75"), _cell(r, "box AP"), paper]
+        cells = [
+            r["label"],
+            runs,
+            *(_cell(r, k) for k in ("mask AP", "mask AP50", "mask AP75", "box AP")),
+            paper,
+        ]
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     out.append("</table>")
     info = PAPER.get(set_name, {})

@@ -100,6 +100,16 @@ def test_table_rows_and_verdicts(sweep):
     assert "| softmax over classes | 2 seeds, 7 it | 20.5 ± 0.7 |" in md and "24.8" in md
     gain, spread, n = widgets.compare(results, "baseline", "softmax")
     assert gain == pytest.approx(10.0) and spread == pytest.approx(0.0, abs=1e-9) and n == 2
+    # paired by the runs' folders: the sweep's eval.json files are fakes here, so write two
+    runs = sweep.parent / "runs"
+    for name, ap in (("baseline", 0.30), ("softmax", 0.21)):
+        (runs / f"{name}-s1").mkdir(parents=True, exist_ok=True)
+        (runs / f"{name}-s1" / "eval.json").write_text(json.dumps({"iteration": 7, "segm": {"AP": ap}}))
+    assert widgets.compare(results, "baseline", "softmax", runs_dir=runs) == pytest.approx((9.0, 0.0, 1))
+    incomplete = dict(results, runs=dict(results["runs"], softmax=results["runs"]["softmax"][:1]))
+    assert (
+        widgets.compare(incomplete, "baseline", "softmax")[2] == 0
+    )  # no positional pairing when seeds are missing
     lines = widgets.verdicts(results, "mask_loss")
     assert "+10.0" in lines[0] and "the paper's direction" in lines[0]
     assert "within the seed-to-seed noise" in widgets.verdicts(results, "resolution")[0] or widgets.verdicts(
