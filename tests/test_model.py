@@ -302,3 +302,8 @@ def test_aligned_paste_is_detectron2_grid_sample_and_round_trips_a_mask():
         target = mask_targets(gt, box, torch.tensor([0]), 28, aligned=aligned)
         pasted = paste_masks_in_image(target[:, None], box, (40, 40), aligned=aligned)[0, 0] >= 0.5
         assert int(pasted.sum()) == expected_pixels, (aligned, int(pasted.sum()))
+
+
+def test_mlp_mask_head_with_no_rois():
+    head = MaskHead(16, "mlp", 5, dim=8, pool_size=14)
+    assert head(torch.zeros(0, 16, 14, 14)).shape == (0, 5, 28, 28)

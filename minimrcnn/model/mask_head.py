@@ -39,6 +39,7 @@ class MaskHead(nn.Module):
     ):
         super().__init__()
         self.kind = kind
+        self.out_channels = out_channels
         if kind == "mlp":  # fc 1024 -> fc 1024 -> fc (out_channels * M * M)
             self.resolution = 2 * pool_size
             self.fcs = nn.Sequential(
@@ -63,7 +64,7 @@ class MaskHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.kind == "mlp":
-            return self.fcs(x).view(x.shape[0], -1, self.resolution, self.resolution)
+            return self.fcs(x).view(x.shape[0], self.out_channels, self.resolution, self.resolution)
         x = F.relu(self.deconv(self.convs(x)))  # [N, dim, 2S, 2S]
         return self.predictor(x)  # [N, out_channels, 2S, 2S]
 
