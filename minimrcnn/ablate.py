@@ -86,12 +86,22 @@ def ablation_config(variant: Variant, seed: int, iters: int, data_root: str) -> 
     return apply_overrides(cfg, list(variant.overrides))
 
 
-def finished(variant: Variant, seed: int, iters: int, out: Path) -> dict[str, Any] | None:
-    """The eval.json of a finished run with this budget, or None."""
-    done = out / "runs" / f"{variant.name}-s{seed}" / "eval.json"
-    if done.exists() and json.loads(done.read_text()).get("iteration") == iters:
-        return json.loads(done.read_text())
-    return None
+def finished(
+    variant: Variant, seed: int, iters: int, out: Path, data_root: str = "data/shapes"
+) -> dict[str, Any] | None:
+    """The eval.json of a finished run of exactly this configuration (preset + variant + budget), or None.
+
+    A run made with another configuration (say, before the preset changed) does not count: it is redone.
+    """
+    run_dir = out / "runs" / f"{variant.name}-s{seed}"
+    done, config = run_dir / "eval.json", run_dir / "config.json"
+    if not (done.exists() and config.exists()):
+        return None
+    wanted = json.loads(json.dumps(ablation_config(variant, seed, iters, data_root).to_dict()))
+    result = json.loads(done.read_text())
+    if result.get("iteration") != iters or json.loads(config.read_text()) != wanted:
+        return None
+    return {**result, "seed": seed}
 
 
 def run_variant(
@@ -106,13 +116,13 @@ def run_variant(
     """Train + evaluate one (variant, seed), or read its earlier result. Returns its eval metrics."""
     from minimrcnn.engine.trainer import train
 
-    if (done := finished(variant, seed, iters, out)) is not None:
+    if (done := finished(variant, seed, iters, out, data_root)) is not None:
         return done
     run_dir = out / "runs" / f"{variant.name}-s{seed}"
     result = train(
         ablation_config(variant, seed, iters, data_root), run_dir, progress=progress, on_log=on_log
     )
-    return {"iteration": result["iteration"], **result["metrics"], "seconds": result["seconds"]}
+    return {"iteration": result["iteration"], **result["metrics"], "seconds": result["seconds"], "seed": seed}
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -203,7 +213,7 @@ def run_sets(
         runs[v.name] = []
         for seed in seeds:
             if only is not None and v.name not in only:
-                if (done := finished(v, seed, iters, out)) is not None:
+                if (done := finished(v, seed, iters, out, data_root)) is not None:
                     runs[v.name].append(done)
                 continue
             if progress:

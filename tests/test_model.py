@@ -74,6 +74,18 @@ def test_level_mapper_rule():
     assert RoILevelMapper(2, 5)(boxes).tolist() == [2, 1, 3, 0, 3]  # P4, P3, P5, P2 (clamped), P5 (clamped)
 
 
+def test_conv_box_head_shapes_and_config():
+    from minimrcnn.model.roi_heads import ConvFCHead
+
+    head = ConvFCHead(16, conv_dim=32, pool_size=7, dim=24, norm="gn")
+    assert head(torch.randn(5, 16, 7, 7)).shape == (5, 24)
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in head.modules()) == 4
+    model = MaskRCNN(tiny_cfg(box_head="4conv1fc", box_conv_dim=16))
+    assert isinstance(model.roi_heads.box_head, ConvFCHead)
+    with pytest.raises(Exception, match="box_head"):
+        tiny_cfg(box_head="3fc").validate()
+
+
 def test_anchors_match_torchvision():
     from torchvision.models.detection.anchor_utils import AnchorGenerator as TVAnchors
     from torchvision.models.detection.image_list import ImageList
@@ -213,6 +225,7 @@ def test_degenerate_box_is_a_clear_error():
         {"mask_head": "fcn2"},
         {"mask_resolution": 56},
         {"mask_on": False},
+        {"box_head": "4conv1fc", "box_conv_dim": 16},
         {"head_norm": "none", "norm": "frozen_bn", "trainable_layers": 3},
     ],
 )

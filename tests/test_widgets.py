@@ -217,3 +217,17 @@ def test_samples_cli_and_mask_figure(live_panel):
         root / "out", ["softmax", "agnostic"], 0, root / "shapes", max_images=2
     )
     assert missing == ["agnostic"] and len(fig.axes) == 2 * 2
+
+
+def test_finished_runs_are_reused_only_with_the_same_configuration(live_panel):
+    _, root, _ = live_panel
+    out, data_root = root / "out", str(root / "shapes")
+    softmax = widgets.variants()["softmax"]
+    same = ablate.Variant("softmax", softmax.label, softmax.overrides + TINY)
+    done = ablate.finished(same, 0, 4, out, data_root)
+    assert done is not None and done["seed"] == 0 and done["iteration"] == 4
+    assert ablate.finished(same, 0, 5, out, data_root) is None  # another budget
+    assert ablate.finished(same, 1, 4, out, data_root) is None  # another seed: never ran
+    # the preset changed since (here: a variant override differs): the old run must not be reused
+    changed = ablate.Variant("softmax", softmax.label, (*same.overrides, "model.box_head_dim=32"))
+    assert ablate.finished(changed, 0, 4, out, data_root) is None

@@ -17,7 +17,7 @@ from minimrcnn.model.backbone import ResNetBody, out_channels, resnet
 from minimrcnn.model.fpn import FPN
 from minimrcnn.model.mask_head import MaskHead, mask_channels
 from minimrcnn.model.poolers import MultiScaleRoIPool
-from minimrcnn.model.roi_heads import BoxPredictor, Res5Head, RoIHeads, TwoMLPHead
+from minimrcnn.model.roi_heads import BoxPredictor, ConvFCHead, Res5Head, RoIHeads, TwoMLPHead
 from minimrcnn.model.rpn import RPN, RPNHead
 from minimrcnn.model.transform import ImageTransform
 
@@ -76,12 +76,15 @@ class MaskRCNN(nn.Module):
         def pooler(size: int) -> MultiScaleRoIPool:
             return MultiScaleRoIPool(size, cfg.pooler, cfg.roi_kernel, cfg.sampling_ratio, cfg.aligned)
 
-        if cfg.fpn:
-            box_head: nn.Module = TwoMLPHead(c * cfg.box_pool_size**2, cfg.box_head_dim)
-            box_dim, mask_in, mask_kind, mask_pool = cfg.box_head_dim, c, cfg.mask_head, cfg.mask_pool_size
-        else:
-            box_head = Res5Head(self.backbone.res5)
+        if not cfg.fpn:
+            box_head: nn.Module = Res5Head(self.backbone.res5)
             box_dim, mask_in, mask_kind, mask_pool = 2 * c, 2 * c, "c4", cfg.box_pool_size
+        else:
+            if cfg.box_head == "4conv1fc":
+                box_head = ConvFCHead(c, cfg.box_conv_dim, cfg.box_pool_size, cfg.box_head_dim, cfg.head_norm)
+            else:
+                box_head = TwoMLPHead(c * cfg.box_pool_size**2, cfg.box_head_dim)
+            box_dim, mask_in, mask_kind, mask_pool = cfg.box_head_dim, c, cfg.mask_head, cfg.mask_pool_size
         mask_head = None
         if cfg.mask_on:
             mask_head = MaskHead(

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minimrcnn.model.mask_head import MaskHead, mask_loss, mask_probabilities, mask_targets
+from minimrcnn.model.mask_head import MaskHead, conv_gn_relu, mask_loss, mask_probabilities, mask_targets
 from minimrcnn.model.poolers import MultiScaleRoIPool
 from minimrcnn.model.postprocess import detect
 from minimrcnn.ops.boxes import BoxCoder, box_iou
@@ -30,6 +30,28 @@ class TwoMLPHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(self.fc7(F.relu(self.fc6(x.flatten(1)))))
+
+
+class ConvFCHead(nn.Module):
+    """FPN box head with convolutions: [N, C, 7, 7] -> 4 x (conv3x3, norm, ReLU) -> fc -> ReLU -> [N, dim].
+
+    Detectron's "4conv1fc" head (used with GroupNorm in Wu & He's GN paper, and by torchvision's v2 Mask
+    R-CNN): convolutions share their weights across the 7 x 7 positions, so they learn from fewer examples
+    than an fc layer that sees each position separately.
+    """
+
+    def __init__(
+        self, in_channels: int, conv_dim: int, pool_size: int, dim: int, norm: str, num_convs: int = 4
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(num_convs):
+            layers += conv_gn_relu(in_channels if i == 0 else conv_dim, conv_dim, norm)
+        self.convs = nn.Sequential(*layers)
+        self.fc = nn.Linear(conv_dim * pool_size**2, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.fc(self.convs(x).flatten(1)))  # [N, dim]
 
 
 class Res5Head(nn.Module):
