@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--iters", type=int, default=250, help="training iterations per run (default 250)")
+    p.add_argument("--iters", type=int, default=500, help="training iterations per run (default 500)")
     p.add_argument("--out", type=Path, default=Path("results/ablations"))
     p.add_argument("--data-root", default="data/shapes")
     p.add_argument("--only", nargs="+", metavar="VARIANT",

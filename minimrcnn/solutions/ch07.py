@@ -1,0 +1,201 @@
+"""Chapter 07 (training): exercise solutions and checkers.
+
+Exercise 1, ``lr_factor``: the learning-rate multiplier at iteration ``it``: a linear warmup from
+``warmup_factor`` to 1 over ``warmup_iters`` iterations, times a step decay (x ``lr_gamma`` at each of
+``lr_steps``) or a cosine decay from 1 to 0 over ``iters`` iterations.
+Exercise 2, ``scaled_lr``: the learning rate a run really uses, after the linear scaling rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+from minimrcnn.config import TrainConfig, coco_r50_fpn_1x, shapes_cpu
+from minimrcnn.solutions import _call, _report, _StudentError
+
+__all__ = ["check_lr_factor", "check_scaled_lr", "lr_factor", "scaled_lr"]
+
+
+def lr_factor(it: int, cfg: TrainConfig) -> float:
+    """The multiplier of the base learning rate after ``it`` optimizer steps.
+
+    Warmup: for ``it < warmup_iters`` a straight line from ``warmup_factor`` (at 0) towards 1 (at
+    ``warmup_iters``), multiplied with the schedule. Schedule "step": ``lr_gamma`` to the power of the number
+    of steps already reached (``it >= step``). Schedule "cosine": half a cosine wave from 1 at iteration 0
+    down to 0 at ``iters`` (and 0 after it).
+    """
+    warm = 1.0
+    if it < cfg.warmup_iters:
+        alpha = it / cfg.warmup_iters
+        warm = cfg.warmup_factor * (1 - alpha) + alpha
+    if cfg.schedule == "cosine":
+        progress = min(it, cfg.iters) / cfg.iters
+        return warm * 0.5 * (1 + math.cos(math.pi * progress))
+    reached = sum(1 for step in cfg.lr_steps if it >= step)
+    return warm * cfg.lr_gamma**reached
+
+
+def scaled_lr(cfg: TrainConfig, world_size: int) -> float:
+    """The linear scaling rule: the learning rate is proportional to the total batch.
+
+    ``cfg.lr`` is the rate for a total batch of ``cfg.base_batch_size`` images; a run with ``world_size``
+    processes of ``cfg.batch_size`` images each uses ``lr * total / base``. With ``scale_lr=False`` the
+    rate is used as it is.
+    """
+    if not cfg.scale_lr:
+        return cfg.lr
+    return cfg.lr * cfg.batch_size * world_size / cfg.base_batch_size
+
+
+# ----------------------------------------------------------------------------------------------
+# checkers
+# ----------------------------------------------------------------------------------------------
+
+
+def _lr_cases() -> list[tuple[str, TrainConfig, list[int]]]:
+    shapes, coco = shapes_cpu().train, coco_r50_fpn_1x().train
+    short_step = replace(coco, iters=30, lr_steps=(10, 20), lr_gamma=0.5, warmup_iters=0)
+    short_cos = replace(shapes, iters=100, warmup_iters=10, warmup_factor=0.1)
+    return [
+        ("shapes_cpu (cosine, warmup 50, 800 iterations)", shapes,
+         [0, 1, 25, 49, 50, 51, 200, 400, 799, 800, 850]),
+        ("coco_r50_fpn_1x (step at 60k and 80k, warmup 1000)", coco,
+         [0, 1, 500, 999, 1000, 30_000, 59_999, 60_000, 60_001, 79_999, 80_000, 89_999, 90_000]),
+        ("step at 10 and 20, gamma 0.5, no warmup", short_step, [0, 5, 9, 10, 11, 19, 20, 29]),
+        ("cosine over 100 iterations, warmup 10 from 0.1", short_cos, [0, 3, 9, 10, 50, 99, 100, 120]),
+    ]  # fmt: skip
+
+
+def _factor(it: int, cfg: TrainConfig, warm: str = "linear", strict: bool = False, once: bool = False,
+            clamp: bool = True) -> float:  # fmt: skip
+    """lr_factor with one typical mistake switched on (for the checker's hints)."""
+    w = 1.0
+    if warm != "none" and it < cfg.warmup_iters:
+        a = it / cfg.warmup_iters
+        w = a if warm == "zero" else cfg.warmup_factor * (1 - a) + a
+    if cfg.schedule == "cosine":
+        t = min(it, cfg.iters) if clamp else it
+        return w * 0.5 * (1 + math.cos(math.pi * t / cfg.iters))
+    reached = sum(1 for s in cfg.lr_steps if (it > s if strict else it >= s))
+    return w * cfg.lr_gamma ** (min(reached, 1) if once else reached)
+
+
+def _lr_variants() -> list[tuple[Callable[[int, TrainConfig], float], str]]:
+    return [
+        (
+            lambda it, cfg: _factor(it, cfg, warm="none"),
+            "no warmup: for it < warmup_iters multiply by a factor that grows linearly from warmup_factor "
+            "(at it = 0) to 1 (at it = warmup_iters).",
+        ),
+        (
+            lambda it, cfg: _factor(it, cfg, warm="zero"),
+            "the warmup starts at 0, so the first step would do nothing: start it at warmup_factor, "
+            "warmup_factor * (1 - alpha) + alpha with alpha = it / warmup_iters.",
+        ),
+        (
+            lambda it, cfg: _factor(it, cfg, strict=True),
+            "a step takes effect one iteration late: at it == step the rate is already multiplied by gamma "
+            "(use it >= step).",
+        ),
+        (
+            lambda it, cfg: _factor(it, cfg, once=True),
+            "after the second step the rate is multiplied by gamma twice (gamma ** number of steps "
+            "reached), not once.",
+        ),
+        (
+            lambda it, cfg: _factor(it, cfg, clamp=False),
+            "past the last iteration the cosine climbs back up: clamp the iteration at iters "
+            "(the factor stays 0).",
+        ),
+        (
+            lambda it, cfg: lr_factor(it, cfg) * cfg.lr,
+            "return the factor that multiplies the base rate, not the learning rate itself.",
+        ),
+    ]
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+
+
+def check_lr_factor(fn: Callable[[int, TrainConfig], float]) -> bool:
+    """Check a student's ``lr_factor(it, cfg)``; print a verdict, return True if right."""
+    name = "lr_factor"
+    cases = [(label, cfg, it) for label, cfg, its in _lr_cases() for it in its]
+    got: list[float] = []
+    for _, cfg, it in cases:
+        try:
+            out = _call(fn, it, replace(cfg))
+            got.append(float(out))
+        except _StudentError as err:
+            return _report(name, [str(err)], len(cases), "")
+        except Exception:  # float() of a list, a string, a tensor of several values, ...
+            return _report(name, [f"return a number (a float); got {type(out).__name__}."], len(cases), "")
+    wrong = [(c, g) for c, g in zip(cases, got) if not _same(g, lr_factor(c[2], c[1]))]
+    if not wrong:
+        return _report(
+            name, [], len(cases),
+            "Warmup, steps and cosine all match; minimrcnn's trainer uses exactly this factor."
+        )  # fmt: skip
+    (label, cfg, it), out = wrong[0]
+    problems = [
+        f"{len(wrong)} of {len(cases)} cases differ, e.g. {label}, it = {it}: you say {out:.6g}, "
+        f"the factor is {lr_factor(it, cfg):.6g}."
+    ]
+    for variant, message in _lr_variants():
+        if all(_same(g, variant(c[2], c[1])) for c, g in zip(cases, got)):
+            problems.append(message)
+            break
+    return _report(name, problems, len(cases), "")
+
+
+def _scale_cases() -> list[tuple[str, TrainConfig, int]]:
+    coco, shapes = coco_r50_fpn_1x().train, shapes_cpu().train
+    return [
+        ("coco_r50_fpn_1x on 8 GPUs (2 images each)", coco, 8),
+        ("coco_r50_fpn_1x on 1 GPU", coco, 1),
+        ("coco_r50_fpn_1x on 4 GPUs", coco, 4),
+        ("coco_r50_fpn_1x, 4 images per GPU, 8 GPUs", replace(coco, batch_size=4), 8),
+        ("shapes_cpu (scale_lr=False)", shapes, 1),
+        ("shapes_cpu (scale_lr=False) on 2 processes", shapes, 2),
+    ]
+
+
+def check_scaled_lr(fn: Callable[[TrainConfig, int], float]) -> bool:
+    """Check a student's ``scaled_lr(cfg, world_size)``; print a verdict, return True if right."""
+    name = "scaled_lr"
+    cases = _scale_cases()
+    wrong = []
+    for label, cfg, world in cases:
+        try:
+            out = float(_call(fn, replace(cfg), world))
+        except _StudentError as err:
+            return _report(name, [str(err)], len(cases), "")
+        except Exception:  # float() of a list, a string, a tensor of several values, ...
+            return _report(name, ["return the learning rate as a number (a float)."], len(cases), "")
+        want = scaled_lr(cfg, world)
+        if not math.isclose(out, want, rel_tol=1e-9):
+            wrong.append((label, cfg, world, out, want))
+    if not wrong:
+        return _report(name, [], len(cases), "Eight GPUs with 2 images each get the paper's 0.02.")
+    label, cfg, world, out, want = wrong[0]
+    problems = [
+        f"{len(wrong)} of {len(cases)} cases differ, e.g. {label}: you say {out:.6g}, expected {want:.6g}."
+    ]
+    total = cfg.batch_size * world
+    if not cfg.scale_lr:
+        hints = [(cfg.lr * total / cfg.base_batch_size, "with scale_lr=False the rate is used as it is.")]
+    else:
+        hints = [
+            (cfg.lr * cfg.batch_size / cfg.base_batch_size,
+             "the total batch counts every process: batch_size * world_size images per iteration."),
+            (cfg.lr * cfg.base_batch_size / total, "upside down: a larger batch gets a larger rate."),
+            (cfg.lr, "scale the rate by total batch / base_batch_size (when scale_lr is set)."),
+        ]  # fmt: skip
+    for value, message in hints:
+        if math.isclose(out, value, rel_tol=1e-9):
+            problems.append(message)
+            break
+    return _report(name, problems, len(cases), "")
