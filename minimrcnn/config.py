@@ -94,6 +94,11 @@ class ModelConfig:
                 )
         if self.mask_resolution % 2:
             raise ConfigError(f"model.mask_resolution={self.mask_resolution}: must be even")
+        if not self.fpn and self.mask_on and self.mask_resolution != self.box_pool_size:
+            raise ConfigError(
+                f"model.mask_resolution={self.mask_resolution}: C4 masks upsample conv5's output on the box "
+                f"pooler's RoIs, so it must equal model.box_pool_size={self.box_pool_size}"
+            )
         if self.num_classes < 2:
             raise ConfigError(f"model.num_classes={self.num_classes}: needs background + at least one class")
         return self
@@ -188,7 +193,7 @@ def shapes_cpu() -> Config:
         head_norm="gn",
         detections_per_img=50,
         roi_kernel="minimrcnn",  # our PyTorch RoIAlign: the one the chapters derive, and faster on CPU
-        aligned=True,  # pixel centres everywhere: pooling, mask targets, pasting (see model/postprocess.py)
+        aligned=True,  # pixel centres everywhere: pooling, mask targets, pasting (see model/paste.py)
     )
     train = TrainConfig(
         batch_size=4,

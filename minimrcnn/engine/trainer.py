@@ -251,6 +251,6 @@ def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:
     wanted = model.backbone.body.state_dict()
     model.backbone.body.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
     if not cfg.model.fpn:
-        model.backbone.res5.load_state_dict(
+        model.roi_heads.res5.load_state_dict(
             {k[len("layer4.") :]: v for k, v in state.items() if k.startswith("layer4.")}
         )
