@@ -124,8 +124,7 @@ class TrainConfig:
     warmup_factor: float = 0.001
     base_batch_size: int = 16  # lr is scaled linearly by (total batch / base_batch_size)
     scale_lr: bool = True
-    hflip: bool = True
-    scale_jitter: tuple[int, ...] = ()  # short sides to pick from in training (empty: model.min_size)
+    hflip: bool = True  # random horizontal flips in training (scale jitter: several model.min_size)
     num_workers: int = 2
     amp: bool = True  # only on CUDA; bf16 where supported
     channels_last: bool = False

@@ -377,3 +377,25 @@ def test_c4_head_is_resnet_conv5_on_pooled_c4_features(tmp_path):
 def test_c4_mask_resolution_must_match_the_box_pooler():
     with pytest.raises(Exception, match=r"mask_resolution=28.*box_pool_size=14"):
         tiny_cfg(fpn=False, box_pool_size=14, mask_resolution=28).validate()
+
+
+def test_image_transform_owns_scale_jitter():
+    """Training picks the short side among min_size (Python's random, saved in checkpoints); eval the last."""
+    import random
+
+    from minimrcnn.model.transform import ImageTransform
+
+    tf = ImageTransform((64, 96), 1000, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    image = torch.rand(3, 50, 100)
+    target = {"boxes": torch.tensor([[10.0, 5.0, 30.0, 25.0]]), "labels": torch.tensor([1]),
+              "masks": torch.zeros(1, 50, 100, dtype=torch.uint8)}  # fmt: skip
+    random.seed(0)
+    seen = {}
+    for _ in range(20):
+        batch, (t,) = tf.train()([image], [target])
+        (size,) = batch.image_sizes
+        seen[size] = t["boxes"]
+        assert t["masks"].shape[-2:] == size
+    assert set(seen) == {(64, 128), (96, 192)}
+    torch.testing.assert_close(seen[(64, 128)], target["boxes"] * 1.28)
+    assert tf.eval()([image])[0].image_sizes == [(96, 192)]

@@ -27,10 +27,13 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
 
     shapes: generated on first use under `data_root` (`num_train_images` / `num_val_images` images, or
     the defaults when those are 0). coco: images in `<data_root>/<split>/`, annotations in
-    `<data_root>/annotations/instances_<split>.json`. In training mode images are flipped horizontally at
-    random when `train_cfg.hflip` is set; resizing and normalization are the model's job.
+    `<data_root>/annotations/instances_<split>.json`. `train=True` reads it as the trainer does: crowd
+    regions dropped, images without objects skipped (`CocoInstances`' `drop_crowd` and `skip_empty`).
+
+    No augmentation happens here: the trainer flips (train.hflip) in its loop, from the generators that
+    checkpoints save, and the model's ImageTransform picks the training scale (model.min_size).
     """
-    from minimrcnn.data import shapes, transforms
+    from minimrcnn.data import shapes
     from minimrcnn.data.coco import CocoInstances
 
     root = Path(train_cfg.data_root)
@@ -45,8 +48,7 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
         images_dir, ann_file = root / split, root / "annotations" / f"instances_{split}.json"
     else:
         raise DataError(f"train.dataset={train_cfg.dataset!r}: expected 'shapes' or 'coco'")
-    augment = transforms.RandomHorizontalFlip(0.5) if (train and train_cfg.hflip) else None
-    return CocoInstances(images_dir, ann_file, train=train, transforms=augment)
+    return CocoInstances(images_dir, ann_file, drop_crowd=train, skip_empty=train)
 
 
 # The submodules are imported on first use, not here: `python -m minimrcnn.data.coco` imports this package

@@ -117,7 +117,7 @@ def train(
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
 
     torch.manual_seed(tc.seed + rank)
-    dataset = build_dataset(_without_flip(tc), tc.train_split, train=True)  # flips happen below, seeded
+    dataset = build_dataset(tc, tc.train_split, train=True)  # no augmentation: flips happen below, seeded
     cfg.model.num_classes = dataset.num_classes
     model = MaskRCNN(cfg.model)
     if tc.backbone_weights != "none" and not resume:
@@ -233,12 +233,6 @@ def train(
                 print(format_metrics(metrics))
     dist.barrier()
     return result
-
-
-def _without_flip(tc):
-    from dataclasses import replace
-
-    return replace(tc, hflip=False)
 
 
 def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:
