@@ -94,6 +94,12 @@ class ModelConfig:
                 )
         if self.mask_resolution % 2:
             raise ConfigError(f"model.mask_resolution={self.mask_resolution}: must be even")
+        for stage in ("rpn", "box"):
+            low, high = getattr(self, f"{stage}_bg_iou_thresh"), getattr(self, f"{stage}_fg_iou_thresh")
+            if low > high:
+                raise ConfigError(
+                    f"model.{stage}_bg_iou_thresh={low} exceeds model.{stage}_fg_iou_thresh={high}"
+                )
         if not self.fpn and self.mask_on and self.mask_resolution != self.box_pool_size:
             raise ConfigError(
                 f"model.mask_resolution={self.mask_resolution}: C4 masks upsample conv5's output on the box "

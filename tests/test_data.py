@@ -23,6 +23,7 @@ from minimrcnn.data.coco import CocoInstances
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
 from minimrcnn.data.shapes import ensure_shapes, uncompressed_rle
 from minimrcnn.data.transforms import RandomHorizontalFlip
+from minimrcnn.errors import UserError
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -259,6 +260,7 @@ def test_bad_annotation_input_is_named(tmp_path, breakage, message):
     with pytest.raises(DataError, match=message) as info:
         CocoInstances(images_dir, ann_file, skip_empty=True)
     assert "\n" not in str(info.value)
+    assert isinstance(info.value, UserError)  # one error family: the command-line tools print it as one line
 
 
 def test_bad_image_input_is_named(tmp_path):

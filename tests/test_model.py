@@ -374,6 +374,23 @@ def test_c4_head_is_resnet_conv5_on_pooled_c4_features(tmp_path):
         torch.testing.assert_close(dets[0]["masks"], masks)
 
 
+def test_thresholds_are_keywords_and_swapped_ones_are_clear_errors():
+    from minimrcnn.errors import ConfigError
+    from minimrcnn.model.roi_heads import FPNRoIHeads
+    from minimrcnn.model.rpn import RPN
+    from minimrcnn.ops import Matcher
+
+    model = MaskRCNN(tiny_cfg())
+    with pytest.raises(TypeError):
+        RPN(model.rpn.anchor_generator, model.rpn.head, 0.3, 0.7)  # positional thresholds: refused
+    with pytest.raises(TypeError):
+        FPNRoIHeads(None, None, None, None, None, "sigmoid", 0.5)
+    with pytest.raises(ValueError, match=r"Matcher\(high=0.3, low=0.7\): the low IoU threshold exceeds"):
+        Matcher(0.3, 0.7)
+    with pytest.raises(ConfigError, match=r"model.rpn_bg_iou_thresh=0.7 exceeds model.rpn_fg_iou_thresh=0.3"):
+        tiny_cfg(rpn_fg_iou_thresh=0.3, rpn_bg_iou_thresh=0.7).validate()
+
+
 def test_c4_mask_resolution_must_match_the_box_pooler():
     with pytest.raises(Exception, match=r"mask_resolution=28.*box_pool_size=14"):
         tiny_cfg(fpn=False, box_pool_size=14, mask_resolution=28).validate()

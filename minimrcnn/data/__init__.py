@@ -5,7 +5,8 @@ Both datasets go through one class, `CocoInstances`, because both are COCO-forma
     root/<split>/*.png|jpg                     the images
     root/annotations/instances_<split>.json    COCO "instances" annotations
 
-Bad input raises `DataError`, a ValueError whose message is one line naming the file or field at fault.
+Bad input raises `DataError` (minimrcnn.errors, re-exported here), a ValueError whose message is one line
+naming the file or field at fault.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minimrcnn.errors import DataError
+
 if TYPE_CHECKING:
     from minimrcnn.config import TrainConfig
     from minimrcnn.data.coco import CocoInstances
-
-
-class DataError(ValueError):
-    """A problem with the data on disk (missing file, malformed JSON, ...); the message is one line."""
 
 
 def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstances:

@@ -8,6 +8,7 @@ the same data order, the same random flips, the same learning rate.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -106,19 +107,21 @@ def train(
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}."""
+    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
+
+    `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
+    cfg = copy.deepcopy(cfg)
     tc = cfg.train
     dev = pick_device(device or tc.device)
     rank, world = dist.init_distributed(dev)
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
-    if dist.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
     torch.manual_seed(tc.seed + rank)
     dataset = build_dataset(tc, tc.train_split, train=True)  # no augmentation: flips happen below, seeded
     cfg.model.num_classes = dataset.num_classes
+    if dist.is_main():  # the run's config, as the checkpoints will carry it
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     model = MaskRCNN(cfg.model)
     if tc.backbone_weights != "none" and not resume:
         load_imagenet_weights_into(model, cfg)
