@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from minimrcnn.config import Config
+from minimrcnn.config import Config, TrainConfig
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
 from minimrcnn.data.transforms import RandomHorizontalFlip
@@ -66,7 +66,7 @@ class BatchStream:
             epoch += 1
 
 
-def lr_factor(it: int, cfg) -> float:
+def lr_factor(it: int, cfg: TrainConfig) -> float:
     """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0."""
     warm = 1.0
     if it < cfg.warmup_iters:
@@ -77,7 +77,7 @@ def lr_factor(it: int, cfg) -> float:
     return warm * cfg.lr_gamma ** sum(it >= s for s in cfg.lr_steps)
 
 
-def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, world: int) -> torch.optim.Optimizer:
     lr = cfg.lr * (cfg.batch_size * world / cfg.base_batch_size if cfg.scale_lr else 1.0)
     decay, no_decay = [], []
     for p in model.parameters():

@@ -30,7 +30,7 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args, **kwargs) -> None:
         state_dict.pop(prefix + "num_batches_tracked", None)  # present in nn.BatchNorm2d checkpoints
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
