@@ -24,6 +24,7 @@ from minimrcnn.config import Config, TrainConfig
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
 from minimrcnn.data.transforms import RandomHorizontalFlip
+from minimrcnn.engine import budget
 from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minimrcnn.engine.evaluator import evaluate, format_metrics
@@ -93,8 +94,23 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, world: int) -> tor
     raise ConfigError(f"train.optimizer={cfg.optimizer!r}: expected 'sgd' or 'adamw'")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 in hardware (x86 avx512_bf16 / AMX, Arm bf16): there bf16 autocast
+    halves the convolutions' cost. Elsewhere bf16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "bf16"))
+
+
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    if not enabled or device.type != "cuda":
+    """The autocast dtype for training, or None for float32."""
+    if not enabled:
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
@@ -109,7 +125,9 @@ def train(
 ) -> dict[str, Any]:
     """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
 
-    `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
+    `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides (and whose
+    train.iters a time budget decides)."""
+    t_start = budget.now()
     cfg = copy.deepcopy(cfg)
     tc = cfg.train
     dev = pick_device(device or tc.device)
@@ -118,10 +136,10 @@ def train(
     ckpt_path = out / "checkpoint.pt"
     torch.manual_seed(tc.seed + rank)
     dataset = build_dataset(tc, tc.train_split, train=True)  # no augmentation: flips happen below, seeded
+    val = build_dataset(tc, tc.val_split, train=False) if tc.eval_at_end else None  # made now: in the budget
     cfg.model.num_classes = dataset.num_classes
-    if dist.is_main():  # the run's config, as the checkpoints will carry it
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)  # config.json is written below, with the plan once resumed
     model = MaskRCNN(cfg.model)
     if tc.backbone_weights != "none" and not resume:
         load_imagenet_weights_into(model, cfg)
@@ -134,8 +152,12 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
     start = 0
+    plan: dict[str, Any] | None = None  # the time budget's plan (budget.py), once made
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
+        plan = state.get("budget_plan")
+        if plan is not None:  # the resumed run keeps the iteration count its budget chose
+            tc.iters = int(plan["iters"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -148,6 +170,8 @@ def train(
             (out / "metrics.jsonl").write_text("".join(x + "\n" for x in kept))
     elif dist.is_main():
         (out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
+    if dist.is_main():
+        _write_config(out, cfg, plan)
 
     net = model
     if world > 1:
@@ -167,7 +191,7 @@ def train(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
                 "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
-                "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id],
+                "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id], "budget_plan": plan,
             })  # fmt: skip
 
     net.train()
@@ -175,11 +199,10 @@ def train(
     bar = tqdm(total=tc.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
                dynamic_ncols=True, mininterval=0.5)  # fmt: skip
     window: list[dict[str, float]] = []
+    timer = budget.BudgetTimer(start, tc.warmup_iters) if tc.time_budget_s > 0 and plan is None else None
     data = iter(loader)
     try:
         while it < tc.iters:
-            if tc.time_budget_s and time.time() - t0 > tc.time_budget_s:
-                break
             images, targets = next(data)
             if flip is not None:
                 images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
@@ -198,6 +221,13 @@ def train(
             scaler.update()
             scheduler.step()
             it += 1
+            if timer is not None and (rate := timer.tick(it)) is not None:
+                plan = _plan_budget(tc, it, rate, timer.first, budget.now() - t_start, val)
+                timer = None
+                bar.total = tc.iters
+                if dist.is_main():
+                    tqdm.write(budget.BudgetPlan(**plan).describe())
+                    _write_config(out, cfg, plan)
             window.append({k: v.item() for k, v in losses.items()} | {"loss": total.item()})
             bar.update(1)
             if it % tc.log_every == 0 or it == tc.iters:
@@ -225,8 +255,7 @@ def train(
         "seconds": round(seconds, 1),
         "metrics": None,
     }
-    if tc.eval_at_end:
-        val = build_dataset(tc, tc.val_split, train=False)
+    if val is not None:
         ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress)
         metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
         result["metrics"] = metrics
@@ -236,6 +265,25 @@ def train(
                 print(format_metrics(metrics))
     dist.barrier()
     return result
+
+
+EVAL_COST = 0.5  # an evaluation batch costs about half a training step (measured on the shapes preset)
+
+
+def _plan_budget(tc, it: int, rate: float, first: int, elapsed: float, val) -> dict[str, Any]:
+    """Fix tc.iters from the measured rate (see budget.py); the same plan on every rank."""
+    eval_s = 0.0 if val is None else math.ceil(len(val) / max(1, tc.batch_size)) * rate * EVAL_COST
+    plan = budget.plan(budget_s=tc.time_budget_s, elapsed_s=elapsed, iteration=it, seconds_per_iter=rate,
+                       eval_s=eval_s, max_iters=tc.iters, measured_from=first).to_dict()  # fmt: skip
+    plan = dist.gather(plan)[0]  # rank 0's measurement decides for everyone
+    tc.iters = int(plan["iters"])
+    return plan
+
+
+def _write_config(out: Path, cfg: Config, plan: dict[str, Any] | None) -> None:
+    """config.json: the run's configuration (with train.iters as planned, and the plan, under a budget)."""
+    d = cfg.to_dict() | ({"budget_plan": plan} if plan is not None else {})
+    (out / "config.json").write_text(json.dumps(d, indent=2))
 
 
 def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:
