@@ -22,13 +22,14 @@ class DataError(ValueError):
     """A problem with the data on disk (missing file, malformed JSON, ...); the message is one line."""
 
 
-def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstances:
+def build_dataset(train_cfg: TrainConfig, split: str, train: bool, uint8: bool = False) -> CocoInstances:
     """The dataset named by `train_cfg.dataset` ("shapes" or "coco") for one split.
 
     shapes: generated on first use under `data_root` (`num_train_images` / `num_val_images` images, or
     the defaults when those are 0). coco: images in `<data_root>/<split>/`, annotations in
     `<data_root>/annotations/instances_<split>.json`. In training mode images are flipped horizontally at
-    random when `train_cfg.hflip` is set; resizing and normalization are the model's job.
+    random when `train_cfg.hflip` is set; resizing and normalization are the model's job. `uint8=True`:
+    images come as uint8 [0, 255] (the training loop converts them on the device).
     """
     from minimrcnn.data import shapes, transforms
     from minimrcnn.data.coco import CocoInstances
@@ -46,7 +47,7 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
     else:
         raise DataError(f"train.dataset={train_cfg.dataset!r}: expected 'shapes' or 'coco'")
     augment = transforms.RandomHorizontalFlip(0.5) if (train and train_cfg.hflip) else None
-    return CocoInstances(images_dir, ann_file, train=train, transforms=augment)
+    return CocoInstances(images_dir, ann_file, train=train, transforms=augment, uint8=uint8)
 
 
 # The submodules are imported on first use, not here: `python -m minimrcnn.data.coco` imports this package

@@ -8,6 +8,7 @@ the same data order, the same random flips, the same learning rate.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -19,19 +20,21 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from minimrcnn.config import Config
+from minimrcnn.config import Config, Schedule, check_device, schedule
 from minimrcnn.data import build_dataset
-from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
+from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate, images_to_device
 from minimrcnn.data.transforms import RandomHorizontalFlip
 from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minimrcnn.engine.evaluator import evaluate, format_metrics
-from minimrcnn.errors import ConfigError, TrainingDiverged
+from minimrcnn.engine.loss_window import LossWindow
+from minimrcnn.errors import ConfigError
 from minimrcnn.model.backbone import load_imagenet_weights
 from minimrcnn.model.mask_rcnn import MaskRCNN
 
 
 def pick_device(name: str) -> torch.device:
+    check_device(name, "--device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -65,8 +68,14 @@ class BatchStream:
             epoch += 1
 
 
-def lr_factor(it: int, cfg) -> float:
-    """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0."""
+def lr_factor(it: int, cfg, sched: Schedule | None = None) -> float:
+    """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0.
+
+    `sched` (the recipe scaled to the total batch) supplies iters, lr_steps and warmup_iters when given."""
+    if sched is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, iters=sched.iters, lr_steps=sched.lr_steps, warmup_iters=sched.warmup_iters)
     warm = 1.0
     if it < cfg.warmup_iters:
         alpha = it / cfg.warmup_iters
@@ -77,7 +86,7 @@ def lr_factor(it: int, cfg) -> float:
 
 
 def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Optimizer:
-    lr = cfg.lr * (cfg.batch_size * world / cfg.base_batch_size if cfg.scale_lr else 1.0)
+    lr = schedule(cfg, world).lr
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -95,7 +104,8 @@ def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Opti
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     if not enabled or device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # not torch.cuda.is_bf16_supported(): it also counts emulated bf16 (V100, T4), slower than fp16 there
+    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
 
 
 def train(
@@ -105,28 +115,35 @@ def train(
     device: str | None = None,
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    iters: int | None = None,
 ) -> dict[str, Any]:
-    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}."""
+    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
+
+    `iters` (the command line's --iters) wins over the recipe's length scaled to the total batch."""
     tc = cfg.train
+    cfg.model.validate(), tc.validate()  # a misspelt value stops here, before any work
     dev = pick_device(device or tc.device)
     rank, world = dist.init_distributed(dev)
+    sched = schedule(tc, world, iters)
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
     if dist.is_main():
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        effective = {"world_size": world, **dataclasses.asdict(sched)}
+        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "effective": effective}, indent=2))
+        print(sched.describe(), flush=True)
 
     torch.manual_seed(tc.seed + rank)
-    dataset = build_dataset(_without_flip(tc), tc.train_split, train=True)  # flips happen below, seeded
+    dataset = build_dataset(_without_flip(tc), tc.train_split, train=True, uint8=True)  # flips: below, seeded
     cfg.model.num_classes = dataset.num_classes
     model = MaskRCNN(cfg.model)
-    if tc.backbone_weights != "none" and not resume:
+    if tc.backbone_weights != "none" and not (resume and ckpt_path.exists()):  # --resume on a fresh folder
         load_imagenet_weights_into(model, cfg)
     model.to(dev)
     if tc.channels_last and dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, tc, world)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, tc))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, tc, sched))
     dtype = amp_dtype(dev, tc.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
@@ -153,11 +170,15 @@ def train(
         )
     loader = DataLoader(dataset, batch_sampler=BatchStream(dataset, tc.batch_size, tc.seed, start),
                         collate_fn=collate, num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0,
+                        pin_memory=dev.type == "cuda",
                         generator=torch.Generator().manual_seed(tc.seed))  # fmt: skip
     # (its own generator: creating the iterator must not draw from the global RNG that resume restores)
     flip = RandomHorizontalFlip(0.5) if tc.hflip else None
 
+    window = LossWindow()  # losses stay on the device; the host reads them at logging steps only
+
     def checkpoint(it: int) -> None:
+        window.check(ckpt_path)
         rngs = dist.gather(rng_state())  # every rank's generators
         if dist.is_main():
             save_checkpoint(ckpt_path, {
@@ -169,39 +190,35 @@ def train(
 
     net.train()
     t0, it = time.time(), start
-    bar = tqdm(total=tc.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
+    bar = tqdm(total=sched.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
                dynamic_ncols=True, mininterval=0.5)  # fmt: skip
-    window: list[dict[str, float]] = []
     data = iter(loader)
     try:
-        while it < tc.iters:
+        while it < sched.iters:
             if tc.time_budget_s and time.time() - t0 > tc.time_budget_s:
                 break
             images, targets = next(data)
             if flip is not None:
                 images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
-            images = [im.to(dev, non_blocking=True) for im in images]
-            targets = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+            images = images_to_device(images, dev)  # uint8 over the bus, [0, 1] floats on the device
+            targets = [{k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
+                       for t in targets]  # fmt: skip
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 losses = net(images, targets)
             total = sum(losses.values())
-            if not torch.isfinite(total):
-                bad = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items() if not torch.isfinite(v))
-                last = f"last good checkpoint: {ckpt_path}" if ckpt_path.exists() else "no checkpoint yet"
-                raise TrainingDiverged(f"iteration {it + 1}: non-finite loss ({bad}); stopped, {last}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
             it += 1
-            window.append({k: v.item() for k, v in losses.items()} | {"loss": total.item()})
+            window.add(losses, it)
             bar.update(1)
-            if it % tc.log_every == 0 or it == tc.iters:
-                means = dist.average({k: sum(w[k] for w in window) / len(window) for k in window[0]}, dev)
+            if it % tc.log_every == 0 or it == sched.iters:
+                window.check(ckpt_path)
+                means = window.means()
                 record = {"iteration": it, "lr": optimizer.param_groups[0]["lr"], **means,
                           "time": round(time.time() - t0, 2)}  # fmt: skip
-                window = []
                 bar.set_postfix(loss=f"{means['loss']:.3f}", lr=f"{record['lr']:.2e}")
                 if dist.is_main():
                     with open(out / "metrics.jsonl", "a") as f:
@@ -223,8 +240,9 @@ def train(
         "metrics": None,
     }
     if tc.eval_at_end:
-        val = build_dataset(tc, tc.val_split, train=False)
-        ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress)
+        val = build_dataset(tc, tc.val_split, train=False, uint8=True)
+        ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress,
+                      num_workers=tc.num_workers)  # fmt: skip
         metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
         result["metrics"] = metrics
         if dist.is_main():
