@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from minimrcnn.config import Config, Schedule, check_device, schedule
+from minimrcnn.config import Config, check_device, schedule
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate, images_to_device
 from minimrcnn.data.transforms import RandomHorizontalFlip
@@ -68,14 +68,8 @@ class BatchStream:
             epoch += 1
 
 
-def lr_factor(it: int, cfg, sched: Schedule | None = None) -> float:
-    """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0.
-
-    `sched` (the recipe scaled to the total batch) supplies iters, lr_steps and warmup_iters when given."""
-    if sched is not None:
-        from dataclasses import replace
-
-        cfg = replace(cfg, iters=sched.iters, lr_steps=sched.lr_steps, warmup_iters=sched.warmup_iters)
+def lr_factor(it: int, cfg) -> float:
+    """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0."""
     warm = 1.0
     if it < cfg.warmup_iters:
         alpha = it / cfg.warmup_iters
@@ -143,7 +137,9 @@ def train(
     if tc.channels_last and dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, tc, world)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, tc, sched))
+    scaled = dataclasses.replace(tc, iters=sched.iters, lr_steps=sched.lr_steps,
+                                 warmup_iters=sched.warmup_iters)  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, scaled))
     dtype = amp_dtype(dev, tc.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
@@ -198,11 +194,11 @@ def train(
             if tc.time_budget_s and time.time() - t0 > tc.time_budget_s:
                 break
             images, targets = next(data)
-            if flip is not None:
-                images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
-            images = images_to_device(images, dev)  # uint8 over the bus, [0, 1] floats on the device
+            images = images_to_device(images, dev)  # uint8 from pinned memory, [0, 1] floats on the device
             targets = [{k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
                        for t in targets]  # fmt: skip
+            if flip is not None:  # on the device; the coin flips come from the CPU generator, as before
+                images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 losses = net(images, targets)
             total = sum(losses.values())
