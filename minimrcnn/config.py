@@ -194,11 +194,18 @@ class Schedule:
     lr_steps: tuple[int, ...]
     warmup_iters: int
     scale: float  # base_batch_size / total_batch when the schedule is scaled, else 1
+    explicit_iters: bool = False  # the length was given (--iters), not scaled
+    scaled: bool = False  # TrainConfig.scale_schedule
 
     def describe(self) -> str:
         steps = ", ".join(map(str, self.lr_steps)) or "none"
+        if self.explicit_iters:
+            how = "length from --iters"
+            how += ", steps and warmup at the recipe's fractions" if self.scaled else ""
+        else:
+            how = f"the recipe's iterations x{self.scale:.4g}" if self.scaled else "the recipe as written"
         return (f"schedule: total batch {self.total_batch}, lr {self.lr:.4g}, {self.iters} iterations, "
-                f"lr steps at {steps}, warmup {self.warmup_iters} (recipe x{self.scale:.4g})")  # fmt: skip
+                f"lr steps at {steps}, warmup {self.warmup_iters} ({how})")  # fmt: skip
 
 
 def schedule(tc: TrainConfig, world: int, iters: int | None = None) -> Schedule:
@@ -223,6 +230,8 @@ def schedule(tc: TrainConfig, world: int, iters: int | None = None) -> Schedule:
         lr_steps=tuple(max(1, round(s * stretch)) for s in tc.lr_steps),
         warmup_iters=round(tc.warmup_iters * stretch),
         scale=scale,
+        explicit_iters=iters is not None,
+        scaled=tc.scale_schedule,
     )
 
 
