@@ -9,8 +9,9 @@ import sys
 import pytest
 import torch
 
-from minimrcnn.config import PRESETS, TrainConfig, apply_overrides, coco_r50_fpn_1x, get_preset, schedule
+from minimrcnn.config import PRESETS, TrainConfig, apply_overrides, coco_r50_fpn_1x, get_preset
 from minimrcnn.data.shapes import ensure_shapes
+from minimrcnn.engine.scaling import scaled_schedule as schedule
 from minimrcnn.errors import ConfigError
 from minimrcnn.model.mask_rcnn import MaskRCNN
 from minimrcnn.train import main as train_main

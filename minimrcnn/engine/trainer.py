@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from minimrcnn.config import Config, check_device, schedule
+from minimrcnn.config import Config, check_device
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate, images_to_device
 from minimrcnn.data.transforms import RandomHorizontalFlip
@@ -28,6 +28,7 @@ from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minimrcnn.engine.evaluator import evaluate, format_metrics
 from minimrcnn.engine.loss_window import LossWindow
+from minimrcnn.engine.scaling import scaled_schedule
 from minimrcnn.errors import ConfigError
 from minimrcnn.model.backbone import load_imagenet_weights
 from minimrcnn.model.mask_rcnn import MaskRCNN
@@ -80,7 +81,7 @@ def lr_factor(it: int, cfg) -> float:
 
 
 def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Optimizer:
-    lr = schedule(cfg, world).lr
+    lr = scaled_schedule(cfg, world).lr
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -118,7 +119,7 @@ def train(
     cfg.model.validate(), tc.validate()  # a misspelt value stops here, before any work
     dev = pick_device(device or tc.device)
     rank, world = dist.init_distributed(dev)
-    sched = schedule(tc, world, iters)
+    sched = scaled_schedule(tc, world, iters)
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
     if dist.is_main():
