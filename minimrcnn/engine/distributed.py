@@ -75,12 +75,24 @@ def gather(obj: Any) -> list[Any]:
     return out
 
 
+_CPU_GROUP = None
+
+
+def cpu_group():
+    """A gloo group over the same processes, for Python objects that live on the CPU anyway (as
+    Detectron2 does): they travel through host memory, not through the GPUs, and gather works on it."""
+    global _CPU_GROUP
+    if _CPU_GROUP is None:
+        _CPU_GROUP = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
+    return _CPU_GROUP
+
+
 def gather_to_main(obj: Any) -> list[Any] | None:
     """Every process's obj in rank order, on rank 0 only (None elsewhere): the others never hold it all."""
     if not dist.is_initialized():
         return [obj]
     out: list[Any] | None = [None] * world_size() if is_main() else None
-    dist.gather_object(obj, out, dst=0)
+    dist.gather_object(obj, out, dst=0, group=cpu_group())
     return out
 
 
@@ -89,7 +101,7 @@ def broadcast_from_main(obj: Any) -> Any:
     if not dist.is_initialized():
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, group=cpu_group())
     return box[0]
 
 

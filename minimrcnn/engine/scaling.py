@@ -1,8 +1,9 @@
 """A recipe scaled to the total batch: one GPU or 64 run the same epochs (Detectron2's auto_scale_workers).
 
 A recipe (a preset's TrainConfig) is written for `base_batch_size` images per iteration: COCO's 1x is
-16 images x 90k iterations, about 12 epochs of train2017. `scaled_schedule` gives the lr, length, lr steps and warmup a run
-with another total batch follows; the trainer prints it and writes it to config.json under `effective`.
+16 images x 90k iterations, about 12 epochs of train2017. `scaled_schedule` gives the lr, length, lr
+steps and warmup that a run with another total batch follows; the trainer prints them and writes them to
+config.json under `effective`.
 """
 
 from __future__ import annotations
