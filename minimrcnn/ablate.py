@@ -99,7 +99,8 @@ def finished(
         return None
     wanted = json.loads(json.dumps(ablation_config(variant, seed, iters, data_root).to_dict()))
     result = json.loads(done.read_text())
-    if result.get("iteration") != iters or json.loads(config.read_text()) != wanted:
+    saved = json.loads(config.read_text())  # (also holds the schedule the run followed, under "effective")
+    if result.get("iteration") != iters or {k: saved.get(k) for k in wanted} != wanted:
         return None
     return {**result, "seed": seed}
 

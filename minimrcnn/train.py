@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = apply_overrides(get_preset(args.preset), args.overrides)
     if args.data_root:
         cfg.train.data_root = args.data_root
-    if args.iters is not None:
-        cfg.train.iters = args.iters
+    if args.iters is not None:  # wins over the recipe's length scaled to the total batch
         cfg.train.time_budget_s = 0.0
     if args.backbone_weights:
         cfg.train.backbone_weights = args.backbone_weights
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from minimrcnn.engine.trainer import train
 
     result = train(cfg, args.out or f"runs/{cfg.name}", resume=args.resume, device=args.device,
-                   progress=not args.no_progress)  # fmt: skip
+                   progress=not args.no_progress, iters=args.iters)  # fmt: skip
     print(json.dumps({k: result[k] for k in ("iteration", "seconds", "run_dir")}))
     return 0
 

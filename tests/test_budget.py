@@ -80,7 +80,7 @@ def test_schedule_ends_when_the_budget_ends(monkeypatch, tmp_path, seconds_per_i
     assert log[-1]["lr"] < 1e-9  # the cosine has reached its final value at the last iteration
     assert (plan["iters"] - 1) * seconds_per_iter <= 10.0  # and it ended inside the budget
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["train"]["iters"] == plan["iters"]
+    assert saved["effective"]["iters"] == plan["iters"] and saved["train"]["iters"] == 500  # planned; the cap
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["budget_plan"] == plan
 
 

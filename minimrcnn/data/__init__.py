@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from minimrcnn.data.coco import CocoInstances
 
 
-def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstances:
+def build_dataset(train_cfg: TrainConfig, split: str, train: bool, uint8: bool = False) -> CocoInstances:
     """The dataset named by `train_cfg.dataset` ("shapes" or "coco") for one split.
 
     shapes: generated on first use under `data_root` (`num_train_images` / `num_val_images` images, or
@@ -31,6 +31,7 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
 
     No augmentation happens here: the trainer flips (train.hflip) in its loop, from the generators that
     checkpoints save, and the model's ImageTransform picks the training scale (model.min_size).
+    `uint8=True`: images come as uint8 [0, 255] (the training loop converts them on the device).
     """
     from minimrcnn.data import shapes
     from minimrcnn.data.coco import CocoInstances
@@ -47,7 +48,7 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
         images_dir, ann_file = root / split, root / "annotations" / f"instances_{split}.json"
     else:
         raise DataError(f"train.dataset={train_cfg.dataset!r}: expected 'shapes' or 'coco'")
-    return CocoInstances(images_dir, ann_file, drop_crowd=train, skip_empty=train)
+    return CocoInstances(images_dir, ann_file, drop_crowd=train, skip_empty=train, uint8=uint8)
 
 
 # The submodules are imported on first use, not here: `python -m minimrcnn.data.coco` imports this package

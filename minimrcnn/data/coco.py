@@ -2,7 +2,8 @@
 
 One sample is `(image, target)`:
 
-    image   [3, H, W] float32 in [0, 1], RGB (grayscale, palette and RGBA images are converted)
+    image   [3, H, W] float32 in [0, 1], RGB (grayscale, palette and RGBA images are converted);
+            uint8 in [0, 255] with `uint8=True` (training ships bytes to the GPU and converts there)
     target  boxes    [N, 4] float32  (x1, y1, x2, y2) in pixels
             labels   [N]    int64    contiguous 1..K (0 is the background); `label_to_cat_id` maps back
             masks    [N, H, W] uint8 0/1, decoded from polygons or RLE by pycocotools
@@ -24,10 +25,12 @@ import contextlib
 import io
 import json
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pycocotools.mask as mask_utils
 import torch
 from PIL import Image, UnidentifiedImageError
 from pycocotools.coco import COCO
@@ -54,41 +57,58 @@ class CocoInstances(Dataset):
         drop_crowd: bool = False,
         skip_empty: bool = False,
         transforms: Any = None,
+        uint8: bool = False,
     ) -> None:
         self.images_dir, self.ann_file = Path(images_dir), Path(ann_file)
-        self.drop_crowd, self.skip_empty, self.transforms = drop_crowd, skip_empty, transforms
+        self.drop_crowd, self.skip_empty = drop_crowd, skip_empty
+        self.transforms, self.uint8 = transforms, uint8
         if not self.images_dir.is_dir():
             raise DataError(f"{self.images_dir}: image directory not found")
-        self.coco = load_coco(self.ann_file)
+        coco = load_coco(self.ann_file)
+        self._coco: COCO | None = None  # the pycocotools index, rebuilt on demand (see `coco`)
 
         # ---- categories: COCO ids (1..90 with gaps on COCO) <-> contiguous labels 1..K
-        cat_ids = sorted(self.coco.cats)
+        cat_ids = sorted(coco.cats)
         self.label_to_cat_id: list[int] = [0, *cat_ids]  # [0] is the background, no COCO category
         self.cat_id_to_label: dict[int, int] = {c: i + 1 for i, c in enumerate(cat_ids)}
-        self.class_names: list[str] = ["__background__"] + [self.coco.cats[c]["name"] for c in cat_ids]
+        self.class_names: list[str] = ["__background__"] + [coco.cats[c]["name"] for c in cat_ids]
         self.num_classes = len(self.class_names)
 
         # ---- the annotations each image keeps, decided once from the JSON alone (no image is opened)
-        self._anns: dict[int, list[dict]] = {}
-        dropped = 0
-        for img_id, info in self.coco.imgs.items():
+        records, dropped = [], 0
+        for img_id in sorted(coco.imgs):
+            info = coco.imgs[img_id]
             keep = []
-            for ann in self.coco.imgToAnns.get(img_id, []):
+            for ann in coco.imgToAnns.get(img_id, []):
                 if drop_crowd and ann["iscrowd"]:
                     continue
                 if _is_degenerate(ann, info["width"], info["height"]):
                     dropped += 1
                     continue
-                keep.append(ann)
-            self._anns[img_id] = keep
+                keep.append((ann["bbox"], self.cat_id_to_label[ann["category_id"]], ann["segmentation"],
+                             ann["area"], ann["iscrowd"]))  # fmt: skip
+            if keep or not skip_empty:  # training skips images left with no object
+                records.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), keep))
         if dropped:
             logger.warning(f"{self.ann_file.name}: dropped {dropped} degenerate boxes")
-        ids = sorted(self.coco.imgs)
-        self.ids: list[int] = [i for i in ids if self._anns[i]] if skip_empty else ids
+        self.ids: list[int] = [r[0] for r in records]
         # (height, width) of every image, from the JSON: what aspect-ratio grouping needs
-        self.image_sizes: list[tuple[int, int]] = [
-            (int(self.coco.imgs[i]["height"]), int(self.coco.imgs[i]["width"])) for i in self.ids
-        ]
+        self.image_sizes: list[tuple[int, int]] = [(r[2], r[3]) for r in records]
+        # Each record pickled into one byte array (as Detectron2 does): a DataLoader worker forked from this
+        # process shares these pages, where millions of small Python objects would each be copied the
+        # first time a worker touched their reference counts.
+        blobs = [np.frombuffer(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
+                 for r in records]  # fmt: skip
+        self._offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)  # [N + 1]
+        self._records = np.concatenate(blobs) if blobs else np.zeros(0, dtype=np.uint8)
+        del coco, records, blobs
+
+    @property
+    def coco(self) -> COCO:
+        """The pycocotools COCO object of the annotation file (for COCOeval), built on first use."""
+        if self._coco is None:
+            self._coco = load_coco(self.ann_file)
+        return self._coco
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -98,34 +118,40 @@ class CocoInstances(Dataset):
         h, w = self.image_sizes[index]
         return w / h
 
-    def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
-        img_id = self.ids[index]
-        info = self.coco.imgs[img_id]
-        path = self.images_dir / info["file_name"]
-        image = read_image(path, self.ann_file)  # [3, H, W]
+    def _record(self, index: int) -> tuple[int, str, int, int, list[tuple]]:
+        """(image_id, file_name, height, width, [(bbox, label, segmentation, area, iscrowd), ...])"""
+        return pickle.loads(self._records[self._offsets[index] : self._offsets[index + 1]].tobytes())
+
+    def load_image(self, index: int) -> Tensor:
+        """Image `index` alone: [3, H, W], float32 in [0, 1] or uint8 (`uint8=True`), size checked."""
+        img_id, file_name, height, width, _ = self._record(index)
+        path = self.images_dir / file_name
+        image = read_image(path, self.ann_file, uint8=self.uint8)  # [3, H, W]
         h, w = image.shape[1:]
-        if (h, w) != (info["height"], info["width"]):
-            raise DataError(
-                f"{path}: image is {w}x{h} but {self.ann_file.name} says {info['width']}x{info['height']}"
-            )
-        target = self._target(img_id, h, w)
+        if (h, w) != (height, width):
+            raise DataError(f"{path}: image is {w}x{h} but {self.ann_file.name} says {width}x{height}")
+        return image
+
+    def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
+        image = self.load_image(index)
+        target = self._target(index)
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
 
-    def _target(self, img_id: int, h: int, w: int) -> dict[str, Any]:
+    def _target(self, index: int) -> dict[str, Any]:
         # Built with numpy and handed to torch at the end: tiny per-sample ops are cheaper outside torch.
-        anns = self._anns[img_id]
+        img_id, _, h, w, anns = self._record(index)
         masks = np.zeros((len(anns), h, w), dtype=np.uint8)  # [N, H, W]
-        for j, ann in enumerate(anns):
-            masks[j] = self.coco.annToMask(ann)  # polygon, RLE or uncompressed RLE -> [H, W] 0/1
-        boxes = np.array([ann["bbox"] for ann in anns], dtype=np.float32).reshape(-1, 4)  # [N, 4] xywh
+        for j, (_, _, segmentation, _, _) in enumerate(anns):
+            masks[j] = segmentation_to_mask(segmentation, h, w)
+        boxes = np.array([a[0] for a in anns], dtype=np.float32).reshape(-1, 4)  # [N, 4] xywh
         boxes[:, 2:] += boxes[:, :2]  # -> xyxy
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-        labels = np.array([self.cat_id_to_label[a["category_id"]] for a in anns], dtype=np.int64)
-        area = np.array([a["area"] for a in anns], dtype=np.float32)
-        iscrowd = np.array([a["iscrowd"] for a in anns], dtype=np.int64)
+        labels = np.array([a[1] for a in anns], dtype=np.int64)
+        area = np.array([a[3] for a in anns], dtype=np.float32)
+        iscrowd = np.array([a[4] for a in anns], dtype=np.int64)
         keep = masks.any(axis=(1, 2))  # [N] a polygon can still rasterize to nothing
         return {
             "boxes": torch.from_numpy(boxes[keep]),
@@ -193,8 +219,19 @@ def _is_degenerate(ann: dict, width: int, height: int) -> bool:
     return isinstance(seg, list) and not any(len(poly) >= 6 for poly in seg)  # a polygon needs 3 points
 
 
-def read_image(path: Path, ann_file: Path | None = None) -> Tensor:
-    """An image file -> [3, H, W] float32 RGB in [0, 1]."""
+def segmentation_to_mask(segmentation: Any, h: int, w: int) -> np.ndarray:
+    """A COCO segmentation (polygons, RLE or uncompressed RLE) -> [H, W] uint8 0/1, as COCO.annToMask."""
+    if isinstance(segmentation, list):  # polygons: each rasterized, then merged into one RLE
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
+    elif isinstance(segmentation["counts"], list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(segmentation, h, w)
+    else:
+        rle = segmentation
+    return mask_utils.decode(rle)
+
+
+def read_image(path: Path, ann_file: Path | None = None, uint8: bool = False) -> Tensor:
+    """An image file -> [3, H, W] RGB: float32 in [0, 1], or uint8 in [0, 255] with `uint8=True`."""
     try:
         with Image.open(path) as img:
             rgb = np.asarray(img.convert("RGB"))  # [H, W, 3] uint8; L, P, RGBA, CMYK all become RGB
@@ -203,6 +240,8 @@ def read_image(path: Path, ann_file: Path | None = None) -> Tensor:
         raise DataError(f"{path}: image file not found{listed}") from None
     except (UnidentifiedImageError, OSError) as e:
         raise DataError(f"{path}: cannot read image ({e})") from None
+    if uint8:
+        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))  # [3, H, W], a writable copy
     chw = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)  # [3, H, W], a writable copy
     chw /= 255
     return torch.from_numpy(chw)

@@ -10,10 +10,10 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import torch
 from pycocotools.cocoeval import COCOeval
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from minimrcnn.data.samplers import collate
+from minimrcnn.data.samplers import collate, images_to_device
 from minimrcnn.engine import distributed as dist
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -44,6 +44,23 @@ def to_coco_results(det: dict[str, torch.Tensor], image_id: int, label_to_cat_id
     return out
 
 
+class ImagesOnly(Dataset):
+    """What prediction reads: each image (uint8 when the dataset can) and its id, no ground truth decoded."""
+
+    def __init__(self, dataset, indices: list[int]):
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, int]]:
+        index = self.indices[i]
+        if hasattr(self.dataset, "load_image"):  # CocoInstances: the image file only
+            return self.dataset.load_image(index), {"image_id": int(self.dataset.ids[index])}
+        image, target = self.dataset[index]
+        return image, {"image_id": int(target["image_id"])}
+
+
 @torch.no_grad()
 def predict_dataset(
     model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0
@@ -51,11 +68,11 @@ def predict_dataset(
     """COCO results for this process's shard of the dataset (all of it when not distributed)."""
     model.eval()
     indices = list(range(dist.rank(), len(dataset), dist.world_size()))
-    loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size, collate_fn=collate,
-                        num_workers=num_workers)  # fmt: skip
+    loader = DataLoader(ImagesOnly(dataset, indices), batch_size=batch_size, collate_fn=collate,
+                        num_workers=num_workers, pin_memory=device.type == "cuda")  # fmt: skip
     results: list[dict[str, Any]] = []
     for images, targets in tqdm(loader, desc="eval", disable=not (progress and dist.is_main()), leave=False):
-        outputs = model([im.to(device) for im in images])
+        outputs = model(images_to_device(images, device))
         for out, tgt in zip(outputs, targets):
             results += to_coco_results(out, tgt["image_id"], dataset.label_to_cat_id)
     return results
@@ -83,13 +100,21 @@ def coco_evaluate(
     return metrics
 
 
-def evaluate(model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True) -> dict:
+def evaluate(
+    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0
+) -> dict:
     """Distributed-aware: every process predicts its shard, rank 0 gathers and scores. Returns
-    {"bbox": {...}, "segm": {...}} on every process, plus the raw results on rank 0 under "results"."""
-    shard = predict_dataset(model, dataset, device, batch_size, progress)
-    results = [r for part in dist.gather(shard) for r in part]
-    iou_types = ("bbox", "segm") if model_has_masks(model) else ("bbox",)
-    metrics = coco_evaluate(dataset.coco, results, iou_types, image_ids=list(dataset.ids))
+    {"bbox": {...}, "segm": {...}} on every process, plus the raw results on rank 0 under "results"
+    (an empty list on the other ranks, which never build the COCO index)."""
+    shard = predict_dataset(model, dataset, device, batch_size, progress, num_workers)
+    parts = dist.gather_to_main(shard)
+    results: list[dict[str, Any]] = []
+    metrics = None
+    if dist.is_main():
+        results = [r for part in parts for r in part]
+        iou_types = ("bbox", "segm") if model_has_masks(model) else ("bbox",)
+        metrics = coco_evaluate(dataset.coco, results, iou_types, image_ids=list(dataset.ids))
+    metrics = dist.broadcast_from_main(metrics)
     return {**metrics, "results": results}
 
 

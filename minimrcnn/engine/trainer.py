@@ -9,6 +9,7 @@ the same data order, the same random flips, the same learning rate.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -20,20 +21,23 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from minimrcnn.config import Config, TrainConfig
+from minimrcnn.config import Config, TrainConfig, check_device
 from minimrcnn.data import build_dataset
-from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
+from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate, images_to_device
 from minimrcnn.data.transforms import RandomHorizontalFlip
 from minimrcnn.engine import budget
 from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minimrcnn.engine.evaluator import evaluate, format_metrics
-from minimrcnn.errors import ConfigError, TrainingDiverged
+from minimrcnn.engine.loss_window import LossWindow
+from minimrcnn.engine.scaling import scaled_schedule
+from minimrcnn.errors import ConfigError
 from minimrcnn.model.backbone import load_imagenet_weights
 from minimrcnn.model.mask_rcnn import MaskRCNN
 
 
 def pick_device(name: str) -> torch.device:
+    check_device(name, "--device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -79,7 +83,7 @@ def lr_factor(it: int, cfg: TrainConfig) -> float:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, world: int) -> torch.optim.Optimizer:
-    lr = cfg.lr * (cfg.batch_size * world / cfg.base_batch_size if cfg.scale_lr else 1.0)
+    lr = scaled_schedule(cfg, world).lr
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -112,7 +116,8 @@ def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
         return torch.bfloat16 if cpu_has_native_bf16() else None
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # not torch.cuda.is_bf16_supported(): it also counts emulated bf16 (V100, T4), slower than fp16 there
+    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
 
 
 def train(
@@ -122,32 +127,40 @@ def train(
     device: str | None = None,
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    iters: int | None = None,
 ) -> dict[str, Any]:
     """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
 
-    `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides (and whose
-    train.iters a time budget decides)."""
+    `iters` (the command line's --iters) wins over the recipe's length scaled to the total batch; a time
+    budget (train.time_budget_s) fixes the length after timing the first iterations (engine/budget.py).
+    `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
     t_start = budget.now()
     cfg = copy.deepcopy(cfg)
     tc = cfg.train
+    cfg.model.validate(), tc.validate()  # a misspelt value stops here, before any work
     dev = pick_device(device or tc.device)
     rank, world = dist.init_distributed(dev)
+    sched = scaled_schedule(tc, world, iters)
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
-    torch.manual_seed(tc.seed + rank)
-    dataset = build_dataset(tc, tc.train_split, train=True)  # no augmentation: flips happen below, seeded
-    val = build_dataset(tc, tc.val_split, train=False) if tc.eval_at_end else None  # made now: in the budget
-    cfg.model.num_classes = dataset.num_classes
     if dist.is_main():
-        out.mkdir(parents=True, exist_ok=True)  # config.json is written below, with the plan once resumed
+        out.mkdir(parents=True, exist_ok=True)  # config.json is written below, once num_classes is known
+        print(sched.describe(), flush=True)
+
+    torch.manual_seed(tc.seed + rank)
+    dataset = build_dataset(tc, tc.train_split, train=True, uint8=True)  # no augmentation: flips below
+    val = build_dataset(tc, tc.val_split, train=False, uint8=True) if tc.eval_at_end else None  # (budgeted)
+    cfg.model.num_classes = dataset.num_classes
     model = MaskRCNN(cfg.model)
-    if tc.backbone_weights != "none" and not resume:
+    if tc.backbone_weights != "none" and not (resume and ckpt_path.exists()):  # --resume on a fresh folder
         load_imagenet_weights_into(model, cfg)
     model.to(dev)
     if tc.channels_last and dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, tc, world)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, tc))
+    scaled = dataclasses.replace(tc, iters=sched.iters, lr_steps=sched.lr_steps,
+                                 warmup_iters=sched.warmup_iters)  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, scaled))
     dtype = amp_dtype(dev, tc.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
@@ -157,7 +170,7 @@ def train(
         state = load_checkpoint(ckpt_path)
         plan = state.get("budget_plan")
         if plan is not None:  # the resumed run keeps the iteration count its budget chose
-            tc.iters = int(plan["iters"])
+            scaled.iters = int(plan["iters"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -171,7 +184,7 @@ def train(
     elif dist.is_main():
         (out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
     if dist.is_main():
-        _write_config(out, cfg, plan)
+        _write_config(out, cfg, world, sched, plan)
 
     net = model
     if world > 1:
@@ -180,11 +193,15 @@ def train(
         )
     loader = DataLoader(dataset, batch_sampler=BatchStream(dataset, tc.batch_size, tc.seed, start),
                         collate_fn=collate, num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0,
+                        pin_memory=dev.type == "cuda",
                         generator=torch.Generator().manual_seed(tc.seed))  # fmt: skip
     # (its own generator: creating the iterator must not draw from the global RNG that resume restores)
     flip = RandomHorizontalFlip(0.5) if tc.hflip else None
 
+    window = LossWindow()  # losses stay on the device; the host reads them at logging steps only
+
     def checkpoint(it: int) -> None:
+        window.check(ckpt_path)
         rngs = dist.gather(rng_state())  # every rank's generators
         if dist.is_main():
             save_checkpoint(ckpt_path, {
@@ -196,45 +213,41 @@ def train(
 
     net.train()
     t0, it = time.time(), start
-    bar = tqdm(total=tc.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
+    bar = tqdm(total=scaled.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
                dynamic_ncols=True, mininterval=0.5)  # fmt: skip
-    window: list[dict[str, float]] = []
-    timer = budget.BudgetTimer(start, tc.warmup_iters) if tc.time_budget_s > 0 and plan is None else None
+    timer = budget.BudgetTimer(start, scaled.warmup_iters) if tc.time_budget_s > 0 and plan is None else None
     data = iter(loader)
     try:
-        while it < tc.iters:
+        while it < scaled.iters:
             images, targets = next(data)
-            if flip is not None:
+            images = images_to_device(images, dev)  # uint8 from pinned memory, [0, 1] floats on the device
+            targets = [{k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
+                       for t in targets]  # fmt: skip
+            if flip is not None:  # on the device; the coin flips come from the CPU generator, as before
                 images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
-            images = [im.to(dev, non_blocking=True) for im in images]
-            targets = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 losses = net(images, targets)
             total = sum(losses.values())
-            if not torch.isfinite(total):
-                bad = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items() if not torch.isfinite(v))
-                last = f"last good checkpoint: {ckpt_path}" if ckpt_path.exists() else "no checkpoint yet"
-                raise TrainingDiverged(f"iteration {it + 1}: non-finite loss ({bad}); stopped, {last}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
             it += 1
+            window.add(losses, it)
             if timer is not None and (rate := timer.tick(it)) is not None:
-                plan = _plan_budget(tc, it, rate, timer.first, budget.now() - t_start, val)
+                plan = _plan_budget(scaled, it, rate, timer.first, budget.now() - t_start, val)
                 timer = None
-                bar.total = tc.iters
+                bar.total = scaled.iters
                 if dist.is_main():
                     tqdm.write(budget.BudgetPlan(**plan).describe())
-                    _write_config(out, cfg, plan)
-            window.append({k: v.item() for k, v in losses.items()} | {"loss": total.item()})
+                    _write_config(out, cfg, world, sched, plan)
             bar.update(1)
-            if it % tc.log_every == 0 or it == tc.iters:
-                means = dist.average({k: sum(w[k] for w in window) / len(window) for k in window[0]}, dev)
+            if it % tc.log_every == 0 or it == scaled.iters:
+                window.check(ckpt_path)
+                means = window.means()
                 record = {"iteration": it, "lr": optimizer.param_groups[0]["lr"], **means,
                           "time": round(time.time() - t0, 2)}  # fmt: skip
-                window = []
                 bar.set_postfix(loss=f"{means['loss']:.3f}", lr=f"{record['lr']:.2e}")
                 if dist.is_main():
                     with open(out / "metrics.jsonl", "a") as f:
@@ -256,7 +269,8 @@ def train(
         "metrics": None,
     }
     if val is not None:
-        ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress)
+        ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress,
+                      num_workers=tc.num_workers)  # fmt: skip
         metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
         result["metrics"] = metrics
         if dist.is_main():
@@ -270,8 +284,8 @@ def train(
 EVAL_COST = 0.5  # an evaluation batch costs about half a training step (measured on the shapes preset)
 
 
-def _plan_budget(tc, it: int, rate: float, first: int, elapsed: float, val) -> dict[str, Any]:
-    """Fix tc.iters from the measured rate (see budget.py); the same plan on every rank."""
+def _plan_budget(tc: TrainConfig, it: int, rate: float, first: int, elapsed: float, val) -> dict[str, Any]:
+    """Fix tc.iters (the schedule's length) from the measured rate (see budget.py); the same on every rank."""
     eval_s = 0.0 if val is None else math.ceil(len(val) / max(1, tc.batch_size)) * rate * EVAL_COST
     plan = budget.plan(budget_s=tc.time_budget_s, elapsed_s=elapsed, iteration=it, seconds_per_iter=rate,
                        eval_s=eval_s, max_iters=tc.iters, measured_from=first).to_dict()  # fmt: skip
@@ -280,9 +294,13 @@ def _plan_budget(tc, it: int, rate: float, first: int, elapsed: float, val) -> d
     return plan
 
 
-def _write_config(out: Path, cfg: Config, plan: dict[str, Any] | None) -> None:
-    """config.json: the run's configuration (with train.iters as planned, and the plan, under a budget)."""
-    d = cfg.to_dict() | ({"budget_plan": plan} if plan is not None else {})
+def _write_config(out: Path, cfg: Config, world: int, sched, plan: dict[str, Any] | None) -> None:
+    """config.json: the run's configuration, the schedule it follows (`effective`) and, under a time
+    budget, the plan that fixed its length (`budget_plan`, whose `iters` is then the schedule's)."""
+    effective = {"world_size": world, **dataclasses.asdict(sched)}
+    if plan is not None:
+        effective["iters"] = plan["iters"]
+    d = {**cfg.to_dict(), "effective": effective} | ({"budget_plan": plan} if plan is not None else {})
     (out / "config.json").write_text(json.dumps(d, indent=2))
 
 

@@ -37,7 +37,8 @@ class FrozenBatchNorm2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         scale = self.weight * (self.running_var + self.eps).rsqrt()  # [C]
         shift = self.bias - self.running_mean * scale  # [C]
-        return x * scale[None, :, None, None] + shift[None, :, None, None]
+        # in x's dtype: under autocast the convs give bf16/fp16, and fp32 buffers would promote to fp32
+        return x * scale.to(x.dtype)[None, :, None, None] + shift.to(x.dtype)[None, :, None, None]
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"

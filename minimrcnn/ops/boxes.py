@@ -76,8 +76,12 @@ class BoxCoder:
         )
 
     def decode(self, deltas: Tensor, ref: Tensor) -> Tensor:
-        """[N, 4*C] deltas (C boxes per reference), [N, 4] reference boxes -> [N, C, 4] boxes."""
-        ref = ref.to(deltas.dtype)
+        """[N, 4*C] deltas (C boxes per reference), [N, 4] reference boxes -> [N, C, 4] boxes (>= float32).
+
+        Always in float32, also under autocast: bf16 keeps 8 significant bits, so a box centre near x = 600
+        would move in steps of 4 px."""
+        dtype = torch.promote_types(torch.promote_types(deltas.dtype, ref.dtype), torch.float32)
+        deltas, ref = deltas.to(dtype), ref.to(dtype)
         wx, wy, ww, wh = self.weights
         pw, ph = ref[:, 2:3] - ref[:, 0:1], ref[:, 3:4] - ref[:, 1:2]  # [N, 1]
         px, py = ref[:, 0:1] + 0.5 * pw, ref[:, 1:2] + 0.5 * ph
