@@ -103,3 +103,19 @@ def test_non_finite_loss_found_at_a_logging_step_names_its_first_iteration(shape
                      r"no checkpoint yet", msg)  # fmt: skip
     assert m and 1 < int(m.group(1)) < 12, msg  # the first bad iteration, found 12 iterations in
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()  # no diverged weights were saved
+
+
+def test_cocoeval_runs_on_rank_0_only(shapes, monkeypatch):
+    from minimrcnn.engine import evaluator
+
+    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json", train=False)
+    scored = dict.fromkeys(evaluator.METRICS, 0.5)
+    monkeypatch.setattr(evaluator, "predict_dataset", lambda *a, **k: [{"image_id": ds.ids[0]}])
+    monkeypatch.setattr(evaluator, "model_has_masks", lambda model: True)
+    monkeypatch.setattr(evaluator.dist, "is_main", lambda: False)  # as rank 1 of 2
+    monkeypatch.setattr(evaluator.dist, "gather_to_main", lambda obj: None)
+    monkeypatch.setattr(evaluator.dist, "broadcast_from_main", lambda obj: {"bbox": scored, "segm": scored})
+    monkeypatch.setattr(evaluator, "coco_evaluate", lambda *a, **k: pytest.fail("COCOeval ran on rank 1"))
+    ev = evaluator.evaluate(None, ds, torch.device("cpu"))
+    assert ev["bbox"] == scored and ev["results"] == []  # rank 0's metrics, and no one else's results
+    assert ds._coco is None  # rank 1 never built the COCO index
