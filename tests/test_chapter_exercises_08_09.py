@@ -119,12 +119,13 @@ def test_interpolated_ap_matches_cocoeval():
     assert ch08.interpolated_ap(tp_sum / 4, tp_sum / (tp_sum + fp_sum)) == pytest.approx(want, abs=1e-12)
 
 
-def test_paired_gain_matches_compare():
+def test_paired_gain_is_the_package_one_and_compare_pairs_by_seed():
+    assert ch09.paired_gain is ablation_results.paired_gain  # one implementation: the panel's
     runs = {
         "a": [{"segm": {"AP": x}} for x in (0.31, 0.30, 0.33)],
         "b": [{"segm": {"AP": x}} for x in (0.28, 0.29, 0.27)],
     }
-    results = {"seeds": [0, 1, 2], "runs": runs}
     mean, spread = ch09.paired_gain(runs["a"], runs["b"])
-    assert (mean, spread, 3) == pytest.approx(ablation_results.compare(results, "a", "b"))
-    assert spread == pytest.approx(statistics.stdev([3, 1, 6]))
+    assert mean == pytest.approx(10 / 3) and spread == pytest.approx(statistics.stdev([3, 1, 6]))
+    results = {"seeds": [0, 1, 2], "runs": runs}
+    assert ablation_results.compare(results, "a", "b") == pytest.approx((mean, spread, 3))
