@@ -96,8 +96,9 @@ class AblationPanel:
         self.progress = W.IntProgress(value=0, min=0, max=1, description="live run")
         self.status = W.HTML()
         self.table = W.HTML()
-        self.image_selector = W.Dropdown(
-            options=[(f"val image {i}", i) for i in SAMPLE_IMAGE_IDS], description="image"
+        # buttons, not a second drop-down: the set chooser stays the panel's only one
+        self.image_selector = W.ToggleButtons(
+            options=[(f"image {i}", i) for i in SAMPLE_IMAGE_IDS], description="masks on"
         )
         self.plot_out, self.mask_out = W.Output(), W.Output()
         self._filling = False

@@ -84,6 +84,13 @@ def sweep(tmp_path_factory) -> Path:
     return out / "results.json"
 
 
+def walk(widget):
+    """A widget and everything inside it."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
+
+
 def bar_heights(ax) -> list[float]:
     return [round(p.get_height(), 4) for p in ax.patches]
 
@@ -148,6 +155,13 @@ def test_table_rows_and_verdicts(sweep):
 def test_panel_set_and_variant_selection(sweep, tmp_path):
     panel = widgets.AblationPanel(sweep, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
     assert panel.set_selector.value == "pooler"
+    # what a browser test finds: one drop-down (the set), one button ("run live"), a progress bar,
+    # the table and the outputs of the bars and the masks
+    widgets_shown = list(walk(panel.widget))
+    kinds = [type(w).__name__ for w in widgets_shown]
+    assert kinds.count("Dropdown") == 1 and kinds.count("IntProgress") == 1 and kinds.count("Output") == 2
+    assert [w.description for w in widgets_shown if type(w).__name__ == "Button"] == ["run live"]
+    assert panel.table in widgets_shown and "<table>" in panel.table.value
     assert [r["variant"] for r in panel.rows] == SETS["pooler"].names
     # choosing a set refills the variants (all selected) and redraws everything
     panel.set_selector.value = "mask_loss"
