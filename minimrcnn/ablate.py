@@ -7,71 +7,21 @@ and seeds on the shapes dataset, and tabulate COCO AP (mean and spread over seed
 
 Each run lives in <out>/runs/<config>-s<seed>/ and is skipped when its eval.json exists, so an interrupted
 sweep continues where it stopped. The summary is <out>/results.json, <out>/results.md and <out>/results.png.
+The sets themselves (variants, the paper's numbers) are data in `minimrcnn.ablation_sets`; the tables and
+paired statistics are in `minimrcnn.ablation_results`, the bar charts in `minimrcnn.ablation_plots`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from minimrcnn.ablation_plots import results_figure
+from minimrcnn.ablation_results import results_markdown, summarize
+from minimrcnn.ablation_sets import SETS, Variant
 from minimrcnn.config import Config, apply_overrides, shapes_cpu
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str  # short id, used in folder names
-    label: str  # what a table shows
-    overrides: tuple[str, ...] = field(default_factory=tuple)
-
-
-BASELINE = Variant("baseline", "RoIAlign, sigmoid, FCN-4, 28x28 (baseline)")  # the shapes_cpu preset
-
-# each set: (title, the paper's numbers for context, variants); the baseline is part of every set
-SETS: dict[str, tuple[str, str, list[Variant]]] = {
-    "pooler": (
-        "RoI pooling (Table 2c)",
-        "paper, R50-C4 mask AP: RoIPool 26.9, RoIWarp 27.2, RoIAlign 30.3; AP75 26.4 -> 31.5 (Pool -> Align)",
-        [
-            Variant("roipool", "RoIPool", ("model.pooler=roipool",)),
-            Variant("roiwarp", "RoIWarp", ("model.pooler=roiwarp",)),
-            BASELINE,
-        ],
-    ),
-    "mask_loss": (
-        "Mask loss (Table 2b)",
-        "paper, R50-C4 mask AP: softmax 24.8, per-class sigmoid 30.3, class-agnostic 29.7",
-        [
-            Variant("softmax", "softmax over classes", ("model.mask_loss=softmax",)),
-            Variant("agnostic", "class-agnostic sigmoid", ("model.mask_loss=agnostic",)),
-            BASELINE,
-        ],
-    ),
-    "mask_head": (
-        "Mask head (Table 2e)",
-        "paper, R50-FPN mask AP: MLP (fc 1024, fc 1024, fc 784) 31.5, FCN 33.6 (FCN-4 vs FCN-2: our extra)",
-        [
-            Variant("mlp", "MLP head", ("model.mask_head=mlp",)),
-            Variant("fcn2", "FCN-2", ("model.mask_head=fcn2",)),
-            BASELINE,
-        ],
-    ),
-    "resolution": (
-        "Mask resolution",
-        "paper: 28x28 masks throughout (56x56 only for the keypoint head); 56x56 here is our extra",
-        [BASELINE, Variant("res56", "56x56 masks", ("model.mask_resolution=56",))],
-    ),
-    "mask_branch": (
-        "Does the mask branch help boxes? (Table 3)",
-        "paper (Table 3, R101-FPN, test-dev) box AP: Faster R-CNN with RoIAlign 37.3 vs Mask R-CNN 38.2",
-        [Variant("no_mask", "no mask branch (Faster R-CNN)", ("model.mask_on=false",)), BASELINE],
-    ),
-}
-
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
 def ablation_config(variant: Variant, seed: int, iters: int, data_root: str) -> Config:
@@ -126,76 +76,6 @@ def run_variant(
     return {"iteration": result["iteration"], **result["metrics"], "seconds": result["seconds"], "seed": seed}
 
 
-def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{variant: [eval per seed]} -> {variant: {"bbox"|"segm": {metric: mean, metric_std: spread}}}."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    for name, evals in runs.items():
-        table[name] = {}
-        for iou_type in ("bbox", "segm"):
-            per_seed = [e[iou_type] for e in evals if iou_type in e]
-            if not per_seed:
-                continue
-            row = {}
-            for m in METRICS:
-                values = [100 * s[m] for s in per_seed]
-                row[m] = statistics.fmean(values)
-                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-            row["seeds"] = len(per_seed)
-            table[name][iou_type] = row
-    return table
-
-
-def markdown(results: dict[str, Any]) -> str:
-    lines = [f"# Ablations on shapes ({results['iters']} iterations, seeds {results['seeds']})", ""]
-    header = ["| variant | mask AP | mask AP50 | mask AP75 | box AP |", "|---|---|---|---|---|"]
-    for info in results["sets"].values():
-        lines += [f"## {info['title']}", "", f"_{info['paper']}_", "", *header]
-        for name in [n for n in info["variants"] if n in results["table"]]:
-            row = results["table"][name]
-            seg, box = row.get("segm"), row["bbox"]
-
-            def cell(r, m):
-                return f"{r[m]:.1f} ± {r[m + '_std']:.1f}" if r else "—"
-
-            lines.append(f"| {results['labels'][name]} | {cell(seg, 'AP')} | {cell(seg, 'AP50')} | "
-                         f"{cell(seg, 'AP75')} | {cell(box, 'AP')} |")  # fmt: skip
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot(results: dict[str, Any], path: Path | None = None, sets: list[str] | None = None):
-    """One bar chart per set: mask AP and AP75 (box AP for the mask-branch set), error bars = spread."""
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sets = sets or list(results["sets"])
-    fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.2), squeeze=False)
-    for ax, set_name in zip(axes[0], sets):
-        info = results["sets"][set_name]
-        names = [n for n in info["variants"] if n in results["table"]]
-        iou_type = "bbox" if set_name == "mask_branch" else "segm"
-        for j, metric in enumerate(("AP", "AP75")):
-            vals = [results["table"][n][iou_type][metric] for n in names]
-            errs = [results["table"][n][iou_type][f"{metric}_std"] for n in names]
-            xs = [i + (j - 0.5) * 0.38 for i in range(len(names))]
-            ax.bar(xs, vals, width=0.36, yerr=errs, capsize=3, label=f"{iou_type} {metric}")
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(
-            [results["labels"][n].split(" (")[0] for n in names], rotation=25, ha="right", fontsize=8
-        )
-        ax.set_title(info["title"], fontsize=9)
-        ax.set_ylabel("AP (%)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-    return fig
-
-
 def run_sets(
     set_names: list[str],
     seeds: list[int],
@@ -205,10 +85,7 @@ def run_sets(
     progress: bool = True,
     only: list[str] | None = None,
 ) -> dict[str, Any]:
-    variants: dict[str, Variant] = {}
-    for s in set_names:
-        for v in SETS[s][2]:
-            variants[v.name] = v
+    variants = {v.name: v for s in set_names for v in SETS[s].variants}
     runs: dict[str, list[dict[str, Any]]] = {}
     for i, v in enumerate(variants.values()):
         runs[v.name] = []
@@ -224,8 +101,9 @@ def run_sets(
     results = {
         "iters": iters,
         "seeds": seeds,
-        "sets": {
-            s: {"title": SETS[s][0], "paper": SETS[s][1], "variants": [v.name for v in SETS[s][2]]}
+        "sets": {  # a readable record of what was compared; code reads minimrcnn.ablation_sets
+            s: {"title": SETS[s].title, "metric": SETS[s].metric, "baseline": SETS[s].baseline_role,
+                "paper": SETS[s].paper_line(), "variants": SETS[s].names}
             for s in set_names
         },  # fmt: skip
         "labels": {v.name: v.label for v in variants.values()},
@@ -235,8 +113,8 @@ def run_sets(
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "results.md").write_text(markdown(results))
-    plot(results, out / "results.png")
+    (out / "results.md").write_text(results_markdown(results))
+    results_figure(results, out / "results.png")
     return results
 
 
@@ -253,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                    "includes every finished run of the chosen sets")  # fmt: skip
     args = p.parse_args(argv)
     results = run_sets(args.sets, args.seeds, args.iters, args.out, args.data_root, only=args.only)
-    print(markdown(results))
+    print(results_markdown(results))
     return 0
 
 

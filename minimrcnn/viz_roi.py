@@ -24,7 +24,6 @@ __all__ = [
     "mask_iou",
     "mask_overlay",
     "position_probe",
-    "show_jpeg",
 ]
 
 Box = Sequence[float]
@@ -61,23 +60,6 @@ def draw_spans(
         for j, (x0, x1) in enumerate(x_spans):
             first = i == 0 and j == 0
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, label=label if first else None, **style))
-
-
-def show_jpeg(fig, quality: int = 80) -> None:
-    """Display ``fig`` in a notebook as a JPEG and close it.
-
-    Photos compress ten times better as JPEG than as PNG, which keeps the chapters small; line plots
-    and small images should keep the default PNG (``plt.show()``).
-    """
-    import io
-
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="jpeg", pil_kwargs={"quality": quality}, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(data=buf.getvalue(), format="jpeg"))
 
 
 def mask_overlay(ideal: Tensor | np.ndarray, got: Tensor | np.ndarray) -> np.ndarray:

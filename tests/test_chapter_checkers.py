@@ -9,10 +9,12 @@ solution ``<name>`` beside it. Chapter-specific tests (which mistakes a checker 
 import importlib
 import pkgutil
 
+import numpy as np
 import pytest
 import torch
 
 import minimrcnn.solutions
+from minimrcnn.solutions.checking import close
 
 
 def _discover():
@@ -80,3 +82,13 @@ def test_checker_says_not_implemented(check, solution, student, capsys):
 def test_checker_never_raises(check, solution, student, capsys):
     assert check(student) is False
     assert capsys.readouterr().out.startswith("\u2717")
+
+
+def test_one_comparison_for_every_checker():
+    """`close`: float32-level agreement passes, a real difference or another shape does not, junk is False."""
+    x = torch.rand(3, 4, dtype=torch.float64)
+    assert close(x.float(), x) and close(x.tolist(), x) and close(np.asarray(x), x.float())
+    assert not close(x + 1e-3, x) and not close(x, x.T) and not close(x[:2], x)
+    assert close([1.0, 2.0], (1.0, 2.0 + 1e-7)) and not close([1.0, 2.0], [1.0]) and not close([1.0], 1.0)
+    assert close(0.02, 0.02 * (1 + 1e-6)) and not close(0.02, 0.021)
+    assert not close("a string", 1.0) and not close(torch.tensor(float("nan")), torch.tensor(float("nan")))

@@ -2,7 +2,7 @@
 
 The solutions are checked against the reference implementations: ``mask_iou`` against
 ``pycocotools.mask.iou``, ``interpolated_ap`` against ``COCOeval``'s accumulated precision on a tiny dataset,
-and ``paired_gain`` against ``minimrcnn.widgets.compare`` on a results dict.
+and ``paired_gain`` against ``minimrcnn.ablation_results.compare`` on a results dict.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from minimrcnn import widgets
+from minimrcnn import ablation_results
 from minimrcnn.solutions import ch08, ch09
 
 
@@ -119,12 +119,13 @@ def test_interpolated_ap_matches_cocoeval():
     assert ch08.interpolated_ap(tp_sum / 4, tp_sum / (tp_sum + fp_sum)) == pytest.approx(want, abs=1e-12)
 
 
-def test_paired_gain_matches_widgets_compare():
+def test_paired_gain_is_the_package_one_and_compare_pairs_by_seed():
+    assert ch09.paired_gain is ablation_results.paired_gain  # one implementation: the panel's
     runs = {
         "a": [{"segm": {"AP": x}} for x in (0.31, 0.30, 0.33)],
         "b": [{"segm": {"AP": x}} for x in (0.28, 0.29, 0.27)],
     }
-    results = {"seeds": [0, 1, 2], "runs": runs}
     mean, spread = ch09.paired_gain(runs["a"], runs["b"])
-    assert (mean, spread, 3) == pytest.approx(widgets.compare(results, "a", "b"))
-    assert spread == pytest.approx(statistics.stdev([3, 1, 6]))
+    assert mean == pytest.approx(10 / 3) and spread == pytest.approx(statistics.stdev([3, 1, 6]))
+    results = {"seeds": [0, 1, 2], "runs": runs}
+    assert ablation_results.compare(results, "a", "b") == pytest.approx((mean, spread, 3))

@@ -1,4 +1,4 @@
-"""The ablation panel (minimrcnn.widgets), exercised without a browser.
+"""The ablation panel (minimrcnn.widgets) and the pieces it shows, exercised without a browser.
 
 ipywidgets catches exceptions raised in callbacks and only logs them, so a notebook can execute "fine" with a
 broken panel. These tests set the widgets' values and click the button, then assert on what the callbacks
@@ -19,7 +19,8 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from minimrcnn import ablate, widgets
+from minimrcnn import ablate, ablation_results, previews, widgets
+from minimrcnn.ablation_sets import SETS, Variant, variants
 
 TINY = (
     "model.fpn_channels=32",
@@ -63,7 +64,7 @@ def fake_eval(name: str, seed: int) -> dict:
         "no_mask": 0.28,
     }[name]
     off = 0.01 * seed
-    metrics = {m: base + off + (0.1 if m == "AP50" else 0.0) for m in ablate.METRICS}
+    metrics = {m: base + off + (0.1 if m == "AP50" else 0.0) for m in ablation_results.METRICS}
     out = {"iteration": 7, "bbox": {m: v + 0.05 for m, v in metrics.items()}}
     if name != "no_mask":
         out["segm"] = metrics
@@ -77,10 +78,17 @@ def sweep(tmp_path_factory) -> Path:
     real = ablate.run_variant
     ablate.run_variant = lambda v, seed, iters, out, data_root, progress=False: fake_eval(v.name, seed)
     try:
-        ablate.run_sets(list(ablate.SETS), [0, 1], 7, out, progress=False)
+        ablate.run_sets(list(SETS), [0, 1], 7, out, progress=False)
     finally:
         ablate.run_variant = real
     return out / "results.json"
+
+
+def walk(widget):
+    """A widget and everything inside it."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
 
 
 def bar_heights(ax) -> list[float]:
@@ -88,49 +96,82 @@ def bar_heights(ax) -> list[float]:
 
 
 def test_table_rows_and_verdicts(sweep):
-    results = widgets.load_results(sweep)
-    rows = widgets.table_rows(results, "mask_loss")
+    results = ablation_results.load_results(sweep)
+    rows = ablation_results.table_rows(results, "mask_loss")
     assert [r["variant"] for r in rows] == ["softmax", "agnostic", "baseline"]
+    # the baseline is named by its role in the set, and the role is a field of its own
+    assert [(r["label"], r["role"]) for r in rows] == [
+        ("softmax over classes", "variant"),
+        ("class-agnostic sigmoid", "variant"),
+        ("per-class sigmoid", "baseline"),
+    ]
     softmax = rows[0]
     assert softmax["mask AP"] == pytest.approx(20.5) and softmax["mask AP std"] == pytest.approx(
         0.7, abs=0.05
     )
     assert softmax["paper AP"] == 24.8 and softmax["seeds"] == 2
-    md = widgets.table_markdown(rows, "mask_loss")
+    md = ablation_results.table_markdown(rows, "mask_loss")
     assert "| softmax over classes | 2 seeds, 7 it | 20.5 ± 0.7 |" in md and "24.8" in md
-    gain, spread, n = widgets.compare(results, "baseline", "softmax")
+    assert "| per-class sigmoid (baseline) | 2 seeds, 7 it | 30.5 ± 0.7 |" in md
+    gain, spread, n = ablation_results.compare(results, "baseline", "softmax")
     assert gain == pytest.approx(10.0) and spread == pytest.approx(0.0, abs=1e-9) and n == 2
     # paired by the runs' folders: the sweep's eval.json files are fakes here, so write two
     runs = sweep.parent / "runs"
     for name, ap in (("baseline", 0.30), ("softmax", 0.21)):
         (runs / f"{name}-s1").mkdir(parents=True, exist_ok=True)
         (runs / f"{name}-s1" / "eval.json").write_text(json.dumps({"iteration": 7, "segm": {"AP": ap}}))
-    assert widgets.compare(results, "baseline", "softmax", runs_dir=runs) == pytest.approx((9.0, 0.0, 1))
+    assert ablation_results.compare(results, "baseline", "softmax", runs_dir=runs) == pytest.approx(
+        (9.0, 0.0, 1)
+    )
     incomplete = dict(results, runs=dict(results["runs"], softmax=results["runs"]["softmax"][:1]))
     assert (
-        widgets.compare(incomplete, "baseline", "softmax")[2] == 0
+        ablation_results.compare(incomplete, "baseline", "softmax")[2] == 0
     )  # no positional pairing when seeds are missing
-    lines = widgets.verdicts(results, "mask_loss")
-    assert "+10.0" in lines[0] and "the paper's direction" in lines[0]
-    assert "within the seed-to-seed noise" in widgets.verdicts(results, "resolution")[0] or widgets.verdicts(
-        results, "resolution"
-    ) == ["the paper makes no claim here to compare with"]
-    box = widgets.table_rows(results, "mask_branch")
+    lines = ablation_results.verdicts(results, "mask_loss")
+    assert lines[0].startswith(
+        "per-class sigmoid vs softmax over classes: +10.0 ± 0.0 over 2 seeds mask AP (paper: +5.5)"
+    )
+    assert "the paper's direction" in lines[0] and lines[1].startswith("per-class sigmoid vs class-agnostic")
+    assert ablation_results.verdicts(results, "resolution") == [
+        "the paper makes no claim here to compare with"
+    ]
+    box_lines = ablation_results.verdicts(results, "mask_branch")
+    assert box_lines == [
+        "with mask branch vs no mask branch: +2.0 ± 0.0 over 2 seeds box AP (paper: +0.9): "
+        "the paper's direction"
+    ]
+    # results.md (written by run_sets): each set's table under the paper's numbers, from the same rows
+    md = (sweep.parent / "results.md").read_text()
+    assert "## Mask loss (Table 2b)\n\n_paper, ResNet-50-C4, COCO minival, mask AP (Table 2b and text): " \
+        "softmax over classes 24.8, class-agnostic sigmoid 29.7, per-class sigmoid 30.3_" in md  # fmt: skip
+    assert ablation_results.table_markdown(rows, "mask_loss") in md
+    assert results["sets"]["mask_loss"]["baseline"] == "per-class sigmoid" and results["labels"][
+        "baseline"
+    ] == ("RoIAlign, sigmoid, FCN-4, 28x28")
+    box = ablation_results.table_rows(results, "mask_branch")
     assert box[0]["mask AP"] is None and box[0]["box AP"] == pytest.approx(33.5)
 
 
 def test_panel_set_and_variant_selection(sweep, tmp_path):
     panel = widgets.AblationPanel(sweep, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
     assert panel.set_selector.value == "pooler"
-    assert [r["variant"] for r in panel.rows] == [v.name for v in ablate.SETS["pooler"][2]]
+    # what a browser test finds: one drop-down (the set), one button ("run live"), a progress bar,
+    # the table and the outputs of the bars and the masks
+    widgets_shown = list(walk(panel.widget))
+    kinds = [type(w).__name__ for w in widgets_shown]
+    assert kinds.count("Dropdown") == 1 and kinds.count("IntProgress") == 1 and kinds.count("Output") == 2
+    assert [w.description for w in widgets_shown if type(w).__name__ == "Button"] == ["run live"]
+    assert panel.table in widgets_shown and "<table>" in panel.table.value
+    assert [r["variant"] for r in panel.rows] == SETS["pooler"].names
     # choosing a set refills the variants (all selected) and redraws everything
     panel.set_selector.value = "mask_loss"
     assert panel.variant_selector.value == ("softmax", "agnostic", "baseline")
     assert [r["label"] for r in panel.rows] == [
         "softmax over classes",
         "class-agnostic sigmoid",
-        "RoIAlign, sigmoid, FCN-4, 28x28 (baseline)",
+        "per-class sigmoid",
     ]
+    assert "<td>per-class sigmoid (baseline)</td>" in panel.table.value
     assert "<td>20.5 ± 0.7</td>" in panel.table.value and "24.8" in panel.table.value
     ours, paper = panel.bar_fig.axes
     assert bar_heights(ours) == pytest.approx([20.5, 29.5, 30.5, 20.5, 29.5, 30.5])  # AP bars, then AP75 bars
@@ -152,16 +193,17 @@ def test_panel_without_results(tmp_path):
     assert panel.results is None and "No ablation results" in panel.status.value
     assert all(r["source"] == "not run" for r in panel.rows)
     paper = {"roipool": 26.9, "roiwarp": 27.2, "baseline": 30.3}
-    assert [r["paper AP"] for r in panel.rows] == [paper.get(v.name) for v in ablate.SETS["pooler"][2]]
+    assert [r["paper AP"] for r in panel.rows] == [paper.get(n) for n in SETS["pooler"].names]
     assert len(panel.bar_fig.axes) == 1 and bar_heights(panel.bar_fig.axes[0]) == pytest.approx(
         [26.9, 27.2, 30.3]
     )
-    assert widgets.verdicts(None, "pooler") == ["no results to compare with yet"]
+    assert ablation_results.verdicts(None, "pooler") == ["no results to compare with yet"]
 
 
 @pytest.fixture(scope="module")
 def live_panel(sweep, tmp_path_factory):
-    """Click "run live" for one variant with a 4-iteration budget on a tiny generated dataset."""
+    """Click "run live" for one variant with a 4-iteration budget on a tiny generated dataset, and click it
+    again while it trains (the second click must not start a second run)."""
     root = tmp_path_factory.mktemp("live")
     panel = widgets.AblationPanel(
         sweep,
@@ -173,61 +215,96 @@ def live_panel(sweep, tmp_path_factory):
     )
     panel.variant_selector.value = ("softmax",)
     panel.iters.value = 4
-    logs = []
+    logs, during = [], []
+
+    def on_progress(change):
+        # what a person sees while it trains: the bar's value, the button's state, the status line
+        during.append((change["new"], panel.run_button.disabled, panel.running, panel.status.value))
+        if len(during) == 1:
+            panel.run_button.click()  # a second click while the first run trains
+
     panel.status.observe(lambda change: logs.append(change["new"]), names="value")
+    panel.progress.observe(on_progress, names="value")
     with one_thread():
         panel.run_button.click()  # exceptions would be swallowed by ipywidgets: check the results below
-    return panel, root, logs
+    return panel, root, logs, during
+
+
+def test_run_live_shows_progress_and_cannot_start_twice(live_panel):
+    panel, root, logs, during = live_panel
+    # the bar counted the iterations as they were logged (log_every=1), not only at the end
+    values = [v for v, *_ in during]
+    assert values[:4] == [1, 2, 3, 4] and values == sorted(values) and panel.progress.max == 4
+    assert all(disabled and running for _, disabled, running, _ in during)
+    assert "iteration 1 / 4 (25%)" in during[0][3] and "loss " in during[0][3]
+    # the second click was refused, and only one run trained: 4 records in its log, not 8
+    assert any("a live run is going already" in s for s in logs)
+    records = (root / "out" / "runs" / "softmax-s0" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["iteration"] for r in records] == [1, 2, 3, 4]
+    # afterwards the button works again and the bar says it succeeded
+    assert not panel.run_button.disabled and not panel.running and panel.progress.bar_style == "success"
 
 
 def test_run_live_trains_and_shows(live_panel):
-    panel, root, logs = live_panel
+    panel, root, logs, _ = live_panel
     assert "softmax" in panel.live, panel.status.value
     run_dir = root / "out" / "runs" / "softmax-s0"
     ev = json.loads((run_dir / "eval.json").read_text())
-    assert ev["iteration"] == 4 and set(ev["segm"]) == set(ablate.METRICS)
-    assert any("iteration 4/4" in s for s in logs) and panel.status.value.startswith("done")
+    assert ev["iteration"] == 4 and set(ev["segm"]) == set(ablation_results.METRICS)
+    assert any("iteration 4 / 4 (100%)" in s for s in logs) and panel.status.value.startswith("done")
     # the table: the sweep's row, then the live one
     assert [(r["variant"], r["source"]) for r in panel.rows] == [
         ("softmax", "7 it"),
         ("softmax", "live, 4 it"),
     ]
+    assert "<td>1 seed, live, 4 it</td>" in panel.table.value
     assert panel.rows[1]["mask AP"] == pytest.approx(round(100 * ev["segm"]["AP"], 1))
     # the bars: sweep + live, AP and AP75
     heights = bar_heights(panel.bar_fig.axes[0])
-    assert len(heights) == 4 and heights[1] == pytest.approx(100 * ev["segm"]["AP"], abs=1e-3)
-    # the masks: ground truth + the live run, on the tiny set's images, each panel an image
+    assert len(heights) == 4 and heights[1] == pytest.approx(round(100 * ev["segm"]["AP"], 1), abs=1e-3)
+    labels = [t.get_text() for t in panel.bar_fig.axes[0].get_xticklabels()]
+    assert labels == ["softmax over classes", "softmax over classes, live"]
+    # the masks: the chosen image's ground truth, then the live run, each panel an image
     assert panel.mask_fig is not None and panel.missing_masks == ["softmax"]  # the sweep's run has no masks
-    samples = json.loads((run_dir / widgets.SAMPLES_FILE).read_text())
-    n_images = len(samples["image_ids"])
+    samples = json.loads((run_dir / previews.SAMPLES_FILE).read_text())
     assert samples["image_ids"] == [2, 4] and samples["iteration"] == 4  # the sample ids this tiny set has
     axes = panel.mask_fig.axes
-    assert len(axes) == 2 * n_images and all(len(ax.images) == 1 for ax in axes)
-    assert axes[n_images].get_title(loc="left") == "softmax over classes, live"
+    assert len(axes) == 2 and all(len(ax.images) == 1 for ax in axes)
+    assert [ax.get_title() for ax in axes] == ["ground truth, image 2", "softmax over classes, live"]
+    # choosing another image redraws only the masks
+    rows = panel.rows
+    panel.image_selector.value = 4
+    assert panel.mask_fig.axes[0].get_title() == "ground truth, image 4" and panel.rows is rows
 
 
 def test_samples_cli_and_mask_figure(live_panel):
-    panel, root, _ = live_panel
+    panel, root, *_ = live_panel
     run_dir = root / "out" / "runs" / "softmax-s0"
-    (run_dir / widgets.SAMPLES_FILE).unlink()
-    assert widgets.main([str(root / "out"), "--data-root", str(root / "shapes")]) == 0
-    samples = widgets.load_samples(run_dir)
+    (run_dir / previews.SAMPLES_FILE).unlink()
+    assert previews.main([str(root / "out"), "--data-root", str(root / "shapes")]) == 0
+    samples = previews.load_samples(run_dir)
     assert samples is not None and all(d["image_id"] in samples["image_ids"] for d in samples["detections"])
-    fig, missing = widgets.mask_figure(
+    fig, missing = previews.mask_figure(
         root / "out", ["softmax", "agnostic"], 0, root / "shapes", max_images=2
     )
-    assert missing == ["agnostic"] and len(fig.axes) == 2 * 2
+    assert missing == ["agnostic"] and len(fig.axes) == 2 * 2  # two images, ground truth + softmax each
+    assert [ax.get_title() for ax in fig.axes] == [
+        "ground truth, image 2",
+        "softmax over classes",
+        "ground truth, image 4",
+        "",
+    ]
 
 
 def test_finished_runs_are_reused_only_with_the_same_configuration(live_panel):
-    _, root, _ = live_panel
+    _, root, *_ = live_panel
     out, data_root = root / "out", str(root / "shapes")
-    softmax = widgets.variants()["softmax"]
-    same = ablate.Variant("softmax", softmax.label, softmax.overrides + TINY)
+    softmax = variants()["softmax"]
+    same = Variant("softmax", softmax.label, softmax.overrides + TINY)
     done = ablate.finished(same, 0, 4, out, data_root)
     assert done is not None and done["seed"] == 0 and done["iteration"] == 4
     assert ablate.finished(same, 0, 5, out, data_root) is None  # another budget
     assert ablate.finished(same, 1, 4, out, data_root) is None  # another seed: never ran
     # the preset changed since (here: a variant override differs): the old run must not be reused
-    changed = ablate.Variant("softmax", softmax.label, (*same.overrides, "model.box_head_dim=32"))
+    changed = Variant("softmax", softmax.label, (*same.overrides, "model.box_head_dim=32"))
     assert ablate.finished(changed, 0, 4, out, data_root) is None

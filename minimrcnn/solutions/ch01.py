@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.solutions.checking import StudentError, call, report
 
 __all__ = [
     "bin_boundaries",
@@ -66,11 +66,11 @@ def _as_int_tuple(out: object, n: int, what: str) -> tuple[int, ...]:
     try:
         vals = [float(v) for v in out]  # type: ignore[union-attr]
     except Exception:
-        raise _StudentError(f"return {what}; got {type(out).__name__}") from None
+        raise StudentError(f"return {what}; got {type(out).__name__}") from None
     if len(vals) != n:
-        raise _StudentError(f"return {what}; got {len(vals)} values")
+        raise StudentError(f"return {what}; got {len(vals)} values")
     if any(v != math.floor(v) for v in vals):
-        raise _StudentError(
+        raise StudentError(
             "some values are fractional: the point of this step is to snap them to whole cells (round them)."
         )
     return tuple(int(v) for v in vals)
@@ -82,14 +82,14 @@ def check_feature_grid_box(fn: Callable[[Sequence[float], float], Sequence[int]]
     wrong: list[tuple[tuple[float, ...], float, tuple[int, ...], tuple[int, ...]]] = []
     try:
         for box, scale in _BOX_CASES:
-            got = _as_int_tuple(_call(fn, box, scale), 4, "four integers (x1, y1, x2, y2)")
+            got = _as_int_tuple(call(fn, box, scale), 4, "four integers (x1, y1, x2, y2)")
             want = feature_grid_box(box, scale)
             if got != want:
                 wrong.append((box, scale, got, want))
-    except _StudentError as err:
-        return _report(name, [str(err)], len(_BOX_CASES), "")
+    except StudentError as err:
+        return report(name, [str(err)], len(_BOX_CASES), "")
     if not wrong:
-        return _report(
+        return report(
             name, [], len(_BOX_CASES), "Halves (like 40/16 = 2.5) go away from zero, just as RoIPool does."
         )
 
@@ -117,7 +117,7 @@ def check_feature_grid_box(fn: Callable[[Sequence[float], float], Sequence[int]]
         )
     elif all(got == (w[1], w[0], w[3], w[2]) for _, _, got, w in wrong):
         problems.append("x and y are swapped: boxes are (x1, y1, x2, y2), return them in the same order.")
-    return _report(name, problems, len(_BOX_CASES), "")
+    return report(name, problems, len(_BOX_CASES), "")
 
 
 _BIN_CASES: list[tuple[int, int, int]] = [
@@ -137,24 +137,22 @@ def check_bin_boundaries(fn: Callable[[int, int, int], Sequence[tuple[int, int]]
     wrong = []
     try:
         for start, length, n in _BIN_CASES:
-            out = _call(fn, start, length, n)
+            out = call(fn, start, length, n)
             try:
                 pairs = [_as_int_tuple(p, 2, "(start, end) pairs") for p in out]
             except TypeError:
-                raise _StudentError(
-                    f"return a list of (start, end) pairs; got {type(out).__name__}"
-                ) from None
+                raise StudentError(f"return a list of (start, end) pairs; got {type(out).__name__}") from None
             if len(pairs) != n:
-                raise _StudentError(
+                raise StudentError(
                     f"return one (start, end) pair per bin: asked for {n} bins, got {len(pairs)}."
                 )
             want = bin_boundaries(start, length, n)
             if pairs != want:
                 wrong.append((start, length, n, pairs, want))
-    except _StudentError as err:
-        return _report(name, [str(err)], len(_BIN_CASES), "")
+    except StudentError as err:
+        return report(name, [str(err)], len(_BIN_CASES), "")
     if not wrong:
-        return _report(
+        return report(
             name, [], len(_BIN_CASES), "Starts round down, ends round up, so bins may overlap by a cell."
         )
 
@@ -179,4 +177,4 @@ def check_bin_boundaries(fn: Callable[[int, int, int], Sequence[tuple[int, int]]
         problems.append(
             "Integer division L // n throws the remainder away; use the float size L / n, then floor/ceil."
         )
-    return _report(name, problems, len(_BIN_CASES), "")
+    return report(name, problems, len(_BIN_CASES), "")

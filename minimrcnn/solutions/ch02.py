@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = ["bilinear", "bin_sample_points", "check_bilinear", "check_bin_sample_points"]
 
@@ -196,26 +196,26 @@ def check_bilinear(fn: Callable[[Tensor, float, float], Tensor]) -> bool:
         # 1) interior points on a 2-D map: values, then the usual suspects
         got = []
         for y, x in _INTERIOR:
-            out = _call(fn, f.clone(), y, x)
+            out = call(fn, f.clone(), y, x)
             if not isinstance(out, Tensor):
-                raise _StudentError(
+                raise StudentError(
                     f"return a tensor (got {type(out).__name__}); avoid .item() and float() so that "
                     "gradients can flow back to the feature map."
                 )
             if out.numel() != 1:
-                raise _StudentError(f"a 2-D map should give a single value; got shape {tuple(out.shape)}.")
+                raise StudentError(f"a 2-D map should give a single value; got shape {tuple(out.shape)}.")
             got.append(float(out))
         want = [float(bilinear(f, y, x)) for y, x in _INTERIOR]
-        if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(got, want)):
+        if not close(got, want):
             y, x = _INTERIOR[0]
             problems.append(f"at (y={y}, x={x}) you return {got[0]:.4f}, the right value is {want[0]:.4f}.")
             for kind, hint in _HINTS.items():
                 alt = [_ref_variant(f, y, x, kind) for y, x in _INTERIOR]
                 pairs = [(a, b) for a, b in zip(got, alt) if b is not None]
-                if len(pairs) >= 2 and all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in pairs):
+                if len(pairs) >= 2 and all(close(a, b) for a, b in pairs):
                     problems.append(hint)
                     break
-            return _report(name, problems, n_cases, "")
+            return report(name, problems, n_cases, "")
         # 2) the last row / column (no neighbour below or to the right)
         for y, x in _EDGES:
             try:
@@ -227,16 +227,16 @@ def check_bilinear(fn: Callable[[Tensor, float, float], Tensor]) -> bool:
                 )
                 break
             except Exception as err:
-                raise _StudentError(
+                raise StudentError(
                     f"at (y={y}, x={x}) your function raised {type(err).__name__}: {err}"
                 ) from None
             w = float(bilinear(f, y, x))
-            if out is None or not math.isclose(float(out), w, rel_tol=1e-6, abs_tol=1e-9):
+            if out is None or not close(float(out), w):
                 problems.append(f"at (y={y}, x={x}) (on the border) you return {out}, expected {w:.4f}.")
                 break
         # 3) dtype and differentiability
         f32 = f.float().requires_grad_(True)
-        out = _call(fn, f32, 1.25, 2.5)
+        out = call(fn, f32, 1.25, 2.5)
         if isinstance(out, Tensor):
             if out.dtype != torch.float32:
                 problems.append(f"a float32 map gave a {out.dtype} result: keep the feature's dtype.")
@@ -246,7 +246,7 @@ def check_bilinear(fn: Callable[[Tensor, float, float], Tensor]) -> bool:
                 )
         # 4) a [C, H, W] map: one value per channel
         f3 = torch.stack([f, 2 * f, -f])
-        out = _call(fn, f3, 1.25, 2.5)
+        out = call(fn, f3, 1.25, 2.5)
         want3 = bilinear(f3, 1.25, 2.5)
         if not isinstance(out, Tensor) or tuple(out.shape) != (3,):
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -254,13 +254,13 @@ def check_bilinear(fn: Callable[[Tensor, float, float], Tensor]) -> bool:
                 f"a [3, H, W] map should give 3 values (one per channel), got {shape}: index with "
                 "feature[..., i, j] so that leading dimensions are kept."
             )
-        elif not torch.allclose(out.double(), want3, rtol=1e-6, atol=1e-9):
+        elif not close(out, want3):
             problems.append(
                 "on a [3, H, W] map the per-channel values are wrong: index with feature[..., i, j]."
             )
-    except _StudentError as err:
+    except StudentError as err:
         problems.append(str(err))
-    return _report(name, problems, n_cases, "RoIAlign reads every sample point with exactly this rule.")
+    return report(name, problems, n_cases, "RoIAlign reads every sample point with exactly this rule.")
 
 
 _POINT_CASES: list[
@@ -318,10 +318,6 @@ def _as_floats(v: object) -> list[float]:
     return [float(t) for t in v]  # type: ignore[union-attr]
 
 
-def _close(a: list[float], b: list[float]) -> bool:
-    return len(a) == len(b) and all(math.isclose(p, q, rel_tol=1e-6, abs_tol=1e-7) for p, q in zip(a, b))
-
-
 def check_bin_sample_points(fn: Callable[..., tuple[Sequence[float], Sequence[float]]]) -> bool:
     """Check a student's ``bin_sample_points(box, output_size, bin_index, spatial_scale, sampling_ratio,
     aligned)``; print a verdict and return True if right."""
@@ -329,28 +325,28 @@ def check_bin_sample_points(fn: Callable[..., tuple[Sequence[float], Sequence[fl
     results: list[tuple[list[float], list[float]]] = []
     try:
         for box, out_size, idx, scale, sr, al in _POINT_CASES:
-            out = _call(fn, box, out_size, idx, scale, sr, al)
+            out = call(fn, box, out_size, idx, scale, sr, al)
             try:
                 ys, xs = out
                 results.append((_as_floats(ys), _as_floats(xs)))
             except Exception:
-                raise _StudentError(
+                raise StudentError(
                     "return two lists, (ys, xs): the y coordinates and the x coordinates."
                 ) from None
-    except _StudentError as err:
-        return _report(name, [str(err)], len(_POINT_CASES), "")
+    except StudentError as err:
+        return report(name, [str(err)], len(_POINT_CASES), "")
 
     def agree(**variant: object) -> bool:
         return all(
-            _close(ys, w[0]) and _close(xs, w[1])
+            close(ys, w[0]) and close(xs, w[1])
             for (ys, xs), w in zip(results, (_mistaken_sample_points(*c, **variant) for c in _POINT_CASES))
         )
 
     if agree():
-        return _report(name, [], len(_POINT_CASES), "These are exactly the points RoIAlign averages over.")
+        return report(name, [], len(_POINT_CASES), "These are exactly the points RoIAlign averages over.")
     for (ys, xs), case in zip(results, _POINT_CASES):
         want = bin_sample_points(*case)
-        if not (_close(ys, want[0]) and _close(xs, want[1])):
+        if not (close(ys, want[0]) and close(xs, want[1])):
             break
     box, out_size, idx, scale, sr, al = case
 
@@ -363,7 +359,7 @@ def check_bin_sample_points(fn: Callable[..., tuple[Sequence[float], Sequence[fl
         f"aligned={al}: you return ys={fmt(ys)}, xs={fmt(xs)}; expected ys={fmt(want[0])}, xs={fmt(want[1])}."
     ]
     swapped = all(
-        _close(ys, w[1]) and _close(xs, w[0])
+        close(ys, w[1]) and close(xs, w[0])
         for (ys, xs), w in zip(results, map(lambda c: bin_sample_points(*c), _POINT_CASES))
     )
     if swapped:
@@ -373,4 +369,4 @@ def check_bin_sample_points(fn: Callable[..., tuple[Sequence[float], Sequence[fl
             if agree(**variant):
                 problems.append(hint)
                 break
-    return _report(name, problems, len(_POINT_CASES), "")
+    return report(name, problems, len(_POINT_CASES), "")

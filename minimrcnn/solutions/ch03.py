@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.model.poolers import RoILevelMapper
+from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = ["check_fpn_level", "check_top_down", "fpn_level", "top_down"]
 
@@ -63,15 +64,15 @@ _ODD = [(100, 150), (50, 75), (25, 38), (13, 19)]  # from a 400 x 600 input: 25 
 
 def _as_maps(out: object, want: list[Tensor]) -> list[Tensor]:
     if isinstance(out, Tensor):
-        raise _StudentError("return a list of tensors [M2, M3, M4, M5], one per level; got a single tensor.")
+        raise StudentError("return a list of tensors [M2, M3, M4, M5], one per level; got a single tensor.")
     try:
         maps = list(out)  # type: ignore[call-overload]
     except TypeError:
-        raise _StudentError(f"return a list of tensors [M2, M3, M4, M5]; got {type(out).__name__}.") from None
+        raise StudentError(f"return a list of tensors [M2, M3, M4, M5]; got {type(out).__name__}.") from None
     if not all(isinstance(m, Tensor) for m in maps):
-        raise _StudentError("return a list of tensors [M2, M3, M4, M5]; some items are not tensors.")
+        raise StudentError("return a list of tensors [M2, M3, M4, M5]; some items are not tensors.")
     if len(maps) != len(want):
-        raise _StudentError(
+        raise StudentError(
             f"return one merged map per input level: got {len(maps)} maps for {len(want)} laterals "
             "(the coarsest level, M5 = L5, counts too)."
         )
@@ -79,19 +80,15 @@ def _as_maps(out: object, want: list[Tensor]) -> list[Tensor]:
     want_shapes = [tuple(m.shape) for m in want]
     if shapes != want_shapes:
         if shapes == want_shapes[::-1]:
-            raise _StudentError(
+            raise StudentError(
                 "ordering: your list is coarsest first; return it finest first, [M2, M3, M4, M5], "
                 "like the laterals."
             )
-        raise _StudentError(
+        raise StudentError(
             f"shapes: your maps are {shapes}, expected {want_shapes} "
             "(each merged map keeps its lateral's shape)."
         )
     return maps
-
-
-def _close(a: list[Tensor], b: list[Tensor]) -> bool:
-    return all(torch.allclose(x.double(), y.double(), atol=1e-6, rtol=1e-6) for x, y in zip(a, b))
 
 
 def check_top_down(fn: Callable[[list[Tensor]], list[Tensor]]) -> bool:
@@ -103,16 +100,16 @@ def check_top_down(fn: Callable[[list[Tensor]], list[Tensor]]) -> bool:
         wrong = []
         for lat in cases:
             want = top_down(lat)
-            got = _as_maps(_call(fn, [t.clone() for t in lat]), want)
-            if not _close(got, want):
+            got = _as_maps(call(fn, [t.clone() for t in lat]), want)
+            if not close(got, want):
                 wrong.append((lat, got, want))
-    except _StudentError as err:
-        return _report(name, [str(err)], n_cases, "")
+    except StudentError as err:
+        return report(name, [str(err)], n_cases, "")
 
     if wrong:
         lat, got, want = wrong[0]
         problems = []
-        bad = [f"M{i + 2}" for i, (g_, w_) in enumerate(zip(got, want)) if not _close([g_], [w_])]
+        bad = [f"M{i + 2}" for i, (g_, w_) in enumerate(zip(got, want)) if not close([g_], [w_])]
         problems.append(f"the values of {', '.join(bad)} differ from the reference.")
 
         def up(x: Tensor, like: Tensor, mode: str = "nearest") -> Tensor:
@@ -127,30 +124,30 @@ def check_top_down(fn: Callable[[list[Tensor]], list[Tensor]]) -> bool:
                 out.insert(0, lateral + up(out[0], lateral, mode))
             return out
 
-        if _close(got, no_accumulation):
+        if close(got, no_accumulation):
             problems.append(
                 "you add the upsampled coarser *lateral* L_{k+1}; add the coarser *merged* map M_{k+1} "
                 "instead, so that C5's signal accumulates all the way down to M2 (work from the top)."
             )
-        elif _close(got, merged_with("bilinear")):
+        elif close(got, merged_with("bilinear")):
             problems.append("that is bilinear upsampling; FPN uses nearest neighbour (mode='nearest').")
-        elif _close(got[:-1], [lat[i] + up(lat[-1], lat[i]) for i in range(len(lat) - 1)]):
+        elif close(got[:-1], [lat[i] + up(lat[-1], lat[i]) for i in range(len(lat) - 1)]):
             problems.append(
                 "every level gets the upsampled C5 lateral only; add the merged map of the level just above."
             )
-        elif _close(got, lat):
+        elif close(got, lat):
             problems.append("you returned the laterals unchanged: add the upsampled coarser merged map.")
-        elif _close(got[-1:], lat[-1:]) and not _close(got[:1], want[:1]):
+        elif close(got[-1:], lat[-1:]) and not close(got[:1], want[:1]):
             problems.append("M5 is right (it is L5); check how each finer level adds the one above it.")
-        return _report(name, problems, n_cases, "")
+        return report(name, problems, n_cases, "")
 
     # maps that are not exactly 2x the next one (a 400 x 600 image): 25 x 38 above 13 x 19
     lat = _laterals(_ODD, channels=2, batch=1, seed=2)
     want = top_down(lat)
     try:
-        got = _as_maps(_call(fn, [t.clone() for t in lat]), want)
-    except _StudentError as err:
-        return _report(
+        got = _as_maps(call(fn, [t.clone() for t in lat]), want)
+    except StudentError as err:
+        return report(
             name,
             [
                 "right when every map is exactly twice the next, but not for a 400 x 600 image, whose "
@@ -161,8 +158,8 @@ def check_top_down(fn: Callable[[list[Tensor]], list[Tensor]]) -> bool:
             n_cases,
             "",
         )
-    if not _close(got, want):
-        return _report(
+    if not close(got, want):
+        return report(
             name,
             [
                 "right when every map is exactly twice the next, wrong for maps of 25x38 above 13x19: "
@@ -171,7 +168,7 @@ def check_top_down(fn: Callable[[list[Tensor]], list[Tensor]]) -> bool:
             n_cases,
             "",
         )
-    return _report(
+    return report(
         name, [], n_cases, "C5's signal now reaches every level, even when the sizes are not exact doubles."
     )
 
@@ -190,19 +187,21 @@ def check_fpn_level(fn: Callable[[Tensor], Tensor]) -> bool:
     """Check a student's ``fpn_level(boxes)``; print a verdict, return True if right."""
     name = "fpn_level"
     boxes = _level_cases()
-    want = fpn_level(boxes)
+    # The package's RoILevelMapper returns the index of the level in the pooler's list (0 for P2); the
+    # chapter, like the paper, numbers the level k itself (2..5). This is the one place they are converted.
+    want = RoILevelMapper(k_min=2, k_max=5)(boxes) + 2
     try:
-        out = _call(fn, boxes.clone())
+        out = call(fn, boxes.clone())
         if not isinstance(out, Tensor):
-            raise _StudentError(f"return a tensor of levels, one per box; got {type(out).__name__}.")
+            raise StudentError(f"return a tensor of levels, one per box; got {type(out).__name__}.")
         if out.shape != want.shape:
             hint = " (one level per box: reduce over the 4 coordinates)" if out.dim() != 1 else ""
-            raise _StudentError(
+            raise StudentError(
                 f"shape: for {len(boxes)} boxes return shape {tuple(want.shape)}, "
                 f"got {tuple(out.shape)}{hint}."
             )
-    except _StudentError as err:
-        return _report(name, [str(err)], len(boxes), "")
+    except StudentError as err:
+        return report(name, [str(err)], len(boxes), "")
 
     problems = []
     got = out
@@ -214,10 +213,10 @@ def check_fpn_level(fn: Callable[[Tensor], Tensor]) -> bool:
     got = got.to(torch.int64)
     if torch.equal(got, want):
         if not problems:
-            return _report(
+            return report(
                 name, [], len(boxes), "A 224 x 224 RoI pools from P4; halve its side and it moves to P3."
             )
-        return _report(name, problems, len(boxes), "")
+        return report(name, problems, len(boxes), "")
 
     bad = torch.where(got != want)[0]
     i = int(bad[0])
@@ -256,4 +255,4 @@ def check_fpn_level(fn: Callable[[Tensor], Tensor]) -> bool:
         )
     elif torch.equal(got, rule(torch.floor(4 - torch.log2(side / 224) + 1e-6))):
         problems.append("sign: larger boxes go to coarser levels (larger k), so it is + log2(side / 224).")
-    return _report(name, problems, len(boxes), "")
+    return report(name, problems, len(boxes), "")

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.ops.boxes import BoxCoder, box_iou
+from minimrcnn.solutions.checking import StudentError, call, close, close_each, report
 
 __all__ = ["check_encode", "check_iou", "encode", "iou"]
 
@@ -132,26 +133,22 @@ def _iou_swapped_minmax(b1: Tensor, b2: Tensor) -> Tensor:
     return inter / (_area(b1)[:, None] + _area(b2)[None, :] - inter)
 
 
-def _close(a: Tensor, b: Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-5)
-
-
 def check_iou(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     """Check a student's ``iou(boxes1, boxes2)``; print a verdict, return True if right."""
     name = "iou"
     b1, b2 = _iou_cases()
-    want = iou(b1, b2)
+    want = box_iou(b1, b2)  # the package's, which the RPN and the box head use
     n_cases = want.numel()
     try:
-        out = _call(fn, b1.clone(), b2.clone())
+        out = call(fn, b1.clone(), b2.clone())
         if not isinstance(out, Tensor):
-            raise _StudentError(f"return a tensor [N, M]; got {type(out).__name__}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], n_cases, "")
+            raise StudentError(f"return a tensor [N, M]; got {type(out).__name__}.")
+    except StudentError as err:
+        return report(name, [str(err)], n_cases, "")
     problems: list[str] = []
     n, m = len(b1), len(b2)
     if out.shape != want.shape:
-        if out.shape == (m, n) and _close(out.T, want):
+        if out.shape == (m, n) and close(out.T, want):
             problems.append(
                 f"transposed: your result is [M, N] = {list(out.shape)}; rows must follow boxes1 and columns "
                 f"boxes2, [N, M] = {[n, m]}."
@@ -165,26 +162,26 @@ def check_iou(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
             problems.append(
                 f"shape: expected [N, M] = {[n, m]} for {n} and {m} boxes, got {list(out.shape)}."
             )
-        return _report(name, problems, n_cases, "")
+        return report(name, problems, n_cases, "")
     if not out.is_floating_point():
         problems.append(f"dtype: IoU is a fraction, return floats; got {out.dtype}.")
-        return _report(name, problems, n_cases, "")
-    if _close(out, want):
-        return _report(
+        return report(name, problems, n_cases, "")
+    if close(out, want):
+        return report(
             name, [], n_cases, "Touching edges give 0, identical boxes give 1, and far boxes give 0."
         )
 
-    bad = torch.nonzero(~torch.isclose(out.double(), want.double(), atol=1e-5, rtol=1e-5))
+    bad = torch.nonzero(~close_each(out, want))
     i, j = (int(v) for v in bad[0])
     problems.append(
         f"{len(bad)} of {n_cases} pairs differ, e.g. boxes1[{i}] = {b1[i].tolist()} and boxes2[{j}] = "
         f"{b2[j].tolist()}: you say {float(out[i, j]):.4f}, the IoU is {float(want[i, j]):.4f}."
     )
     for variant, message in _iou_variants(b1, b2):
-        if _close(out, variant):
+        if close(out, variant):
             problems.append(message)
             break
-    return _report(name, problems, n_cases, "")
+    return report(name, problems, n_cases, "")
 
 
 def _encode_cases() -> tuple[Tensor, Tensor]:
@@ -220,10 +217,13 @@ def _parts(b: Tensor, plus: float = 0.0) -> tuple[Tensor, Tensor, Tensor, Tensor
     return b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w, h
 
 
+_package_encode = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0)).encode  # the RPN's coder: no extra weights
+
+
 def _encode_variants(gt: Tensor, anc: Tensor) -> list[tuple[Tensor, str]]:
     gx, gy, gw, gh = _parts(gt)
     ax, ay, aw, ah = _parts(anc)
-    right = encode(gt, anc)
+    right = _package_encode(gt, anc)
     s = torch.stack
     plus = s(
         (
@@ -236,7 +236,7 @@ def _encode_variants(gt: Tensor, anc: Tensor) -> list[tuple[Tensor, str]]:
     )
     return [
         (
-            encode(anc, gt),
+            _package_encode(anc, gt),
             "arguments swapped: encode the ground truth relative to the anchor, encode(gt, anchors).",
         ),
         (right[:, [1, 0, 3, 2]], "x and y are swapped: return (dx, dy, dw, dh), x first."),
@@ -290,23 +290,23 @@ def check_encode(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     """Check a student's ``encode(gt, anchors)``; print a verdict, return True if right."""
     name = "encode"
     gt, anchors = _encode_cases()
-    want = encode(gt, anchors)
+    want = _package_encode(gt, anchors)
     n_cases = len(gt)
     try:
-        out = _call(fn, gt.clone(), anchors.clone())
+        out = call(fn, gt.clone(), anchors.clone())
         if not isinstance(out, Tensor):
-            raise _StudentError(f"return a tensor [N, 4]; got {type(out).__name__}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], n_cases, "")
+            raise StudentError(f"return a tensor [N, 4]; got {type(out).__name__}.")
+    except StudentError as err:
+        return report(name, [str(err)], n_cases, "")
     if out.shape != want.shape:
-        if out.shape == (4, n_cases) and _close(out.T, want):
+        if out.shape == (4, n_cases) and close(out.T, want):
             msg = "transposed: return one row (dx, dy, dw, dh) per box, [N, 4]: stack along dim=1."
         else:
             msg = f"shape: expected [N, 4] = {list(want.shape)}, got {list(out.shape)}."
-        return _report(name, [msg], n_cases, "")
-    if _close(out, want):
-        return _report(name, [], n_cases, "A box equal to its anchor encodes to (0, 0, 0, 0).")
-    bad = torch.where(~torch.isclose(out.double(), want.double(), atol=1e-5, rtol=1e-5).all(dim=1))[0]
+        return report(name, [msg], n_cases, "")
+    if close(out, want):
+        return report(name, [], n_cases, "A box equal to its anchor encodes to (0, 0, 0, 0).")
+    bad = torch.where(~close_each(out, want).all(dim=1))[0]
     i = int(bad[0])
     problems = [
         f"{len(bad)} of {n_cases} boxes differ, e.g. gt {gt[i].tolist()} on anchor {anchors[i].tolist()}: "
@@ -314,11 +314,11 @@ def check_encode(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         f"expected {[round(v, 4) for v in want[i].tolist()]}."
     ]
     for variant, message in _encode_variants(gt, anchors):
-        if _close(out, variant):
+        if close(out, variant):
             problems.append(message)
             break
     else:
-        cols = [c for c, nm in enumerate(("dx", "dy", "dw", "dh")) if not _close(out[:, c], want[:, c])]
+        cols = [c for c, nm in enumerate(("dx", "dy", "dw", "dh")) if not close(out[:, c], want[:, c])]
         names = ", ".join(("dx", "dy", "dw", "dh")[c] for c in cols)
         problems.append(f"the columns that differ: {names}.")
-    return _report(name, problems, n_cases, "")
+    return report(name, problems, n_cases, "")

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from minimrcnn.model.mask_head import mask_probabilities
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = [
     "check_expand_box",
@@ -54,12 +54,8 @@ def expand_box(boxes: Tensor, mask_size: int, padding: int = 1) -> Tensor:
 
 def _as_tensor(out: object) -> Tensor:
     if not isinstance(out, Tensor):
-        raise _StudentError(f"return a torch.Tensor; got {type(out).__name__}.")
+        raise StudentError(f"return a torch.Tensor; got {type(out).__name__}.")
     return out
-
-
-def _close(a: Tensor, b: Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-4)
 
 
 def _mask_cases() -> list[tuple[Tensor, Tensor]]:
@@ -79,27 +75,27 @@ def check_predicted_mask_probs(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         for logits, labels in cases:
             n, k, m, _ = logits.shape
             want = mask_probabilities(logits, labels, "sigmoid")  # [N, 1, M, M]
-            got = _as_tensor(_call(fn, logits.clone(), labels.clone()))
+            got = _as_tensor(call(fn, logits.clone(), labels.clone()))
             if got.shape == (n, n, m, m) and n > 1:
-                raise _StudentError(
+                raise StudentError(
                     f"shape {tuple(got.shape)}: `logits[:, labels]` picks every label for every RoI. Pair "
                     "RoI i with labels[i] by indexing with (torch.arange(N), labels)."
                 )
             if got.shape == (n, m, m):
-                raise _StudentError(
+                raise StudentError(
                     f"shape {tuple(got.shape)}: keep a channel dimension, expected {tuple(want.shape)} "
                     "(the paste step takes [N, 1, M, M]); add `[:, None]`."
                 )
             if got.shape != want.shape:
-                raise _StudentError(
+                raise StudentError(
                     f"shape {tuple(got.shape)}, expected {tuple(want.shape)}: one M x M mask per RoI, "
                     "with a channel dimension of 1."
                 )
             if not got.is_floating_point():
-                raise _StudentError(
+                raise StudentError(
                     f"dtype {got.dtype}: return probabilities (floats), not a thresholded mask."
                 )
-            if _close(got, want):
+            if close(got, want):
                 continue
             got3, idx = got[:, 0].double(), torch.arange(n)
             lg = logits.double()
@@ -131,13 +127,13 @@ def check_predicted_mask_probs(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
                 ),
             ]
             for alt, msg in alternatives:
-                if _close(got3, alt):
-                    raise _StudentError(msg)
+                if close(got3, alt):
+                    raise StudentError(msg)
             err = (got.double() - want.double()).abs().max().item()
-            raise _StudentError(f"values differ from the expected probabilities by up to {err:.3g}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], len(cases), "")
-    return _report(
+            raise StudentError(f"values differ from the expected probabilities by up to {err:.3g}.")
+    except StudentError as err:
+        return report(name, [str(err)], len(cases), "")
+    return report(
         name, [], len(cases), "One channel per RoI, chosen by the box branch's class, through a sigmoid."
     )
 
@@ -164,13 +160,13 @@ def check_expand_box(fn: Callable[[Tensor, int, int], Tensor]) -> bool:
         for raw, m, p in _BOX_CASES:
             boxes = torch.tensor(raw, dtype=torch.float32)
             want = expand_box(boxes, m, p)
-            got = _as_tensor(_call(fn, boxes.clone(), m, p))
+            got = _as_tensor(call(fn, boxes.clone(), m, p))
             if got.shape != want.shape:
-                raise _StudentError(f"shape {tuple(got.shape)}, expected {tuple(want.shape)}: [N, 4] boxes.")
+                raise StudentError(f"shape {tuple(got.shape)}, expected {tuple(want.shape)}: [N, 4] boxes.")
             gotd = got.double()
             if torch.equal(gotd, want.double()):
                 if got.is_floating_point():
-                    raise _StudentError(
+                    raise StudentError(
                         "right numbers, but return integers (dtype torch.int64): pixels are whole."
                     )
                 continue
@@ -205,14 +201,14 @@ def check_expand_box(fn: Callable[[Tensor, int, int], Tensor]) -> bool:
                 (shrunk.trunc(), "the box shrank: the scale is (M + 2 * padding) / M, not its inverse."),
             ]
             for alt, msg in alternatives:
-                if torch.allclose(gotd, alt, rtol=0, atol=1e-3):
-                    raise _StudentError(msg)
-            raise _StudentError(
+                if close(gotd, alt):
+                    raise StudentError(msg)
+            raise StudentError(
                 f"for boxes {raw} (M={m}, padding={p}) you return "
                 f"{[[round(v, 2) for v in row] for row in gotd.tolist()]}, expected {want.tolist()}."
             )
-    except _StudentError as err:
-        return _report(name, [str(err)], n_cases, "")
-    return _report(
+    except StudentError as err:
+        return report(name, [str(err)], n_cases, "")
+    return report(
         name, [], n_cases, "The padded mask's box, grown about its centre and truncated like torchvision."
     )

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from minimrcnn.model.box_head import box_losses
 from minimrcnn.model.mask_head import mask_loss
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = [
     "box_regression_loss",
@@ -58,19 +58,15 @@ def _scalar(out: object) -> Tensor:
     if not isinstance(out, Tensor):
         if isinstance(out, (int, float)):
             return torch.tensor(float(out), dtype=torch.float64)
-        raise _StudentError(f"return a scalar tensor (the loss); got {type(out).__name__}.")
+        raise StudentError(f"return a scalar tensor (the loss); got {type(out).__name__}.")
     if out.numel() != 1:
-        raise _StudentError(
+        raise StudentError(
             f"return a single number (a scalar tensor); got shape {tuple(out.shape)}. "
             "Reduce the per-element losses to one value."
         )
     if not out.is_floating_point():
-        raise _StudentError(f"dtype {out.dtype}: a loss is a float.")
+        raise StudentError(f"dtype {out.dtype}: a loss is a float.")
     return out.reshape(()).double()
-
-
-def _same(a: Tensor, b: Tensor) -> bool:
-    return bool(torch.isclose(a.double(), b.double(), rtol=1e-4, atol=1e-7))
 
 
 def _box_cases() -> list[tuple[Tensor, Tensor, Tensor]]:
@@ -97,8 +93,8 @@ def check_box_regression_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) ->
                 len(labels), deltas.shape[1] // 4
             )  # unused here, but box_losses needs it
             want = box_losses(logits, deltas, labels, targets)["loss_box_reg"]
-            got = _scalar(_call(fn, deltas.clone(), labels.clone(), targets.clone()))
-            if _same(got, want):
+            got = _scalar(call(fn, deltas.clone(), labels.clone(), targets.clone()))
+            if close(got, want):
                 continue
             r = labels.numel()
             pos = torch.where(labels > 0)[0]
@@ -159,12 +155,12 @@ def check_box_regression_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) ->
                 ),
             ]
             for alt, msg in alternatives:
-                if _same(got, alt):
-                    raise _StudentError(msg)
-            raise _StudentError(f"your loss is {got.item():.6f}, expected {want.item():.6f}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], len(cases), "")
-    return _report(
+                if close(got, alt):
+                    raise StudentError(msg)
+            raise StudentError(f"your loss is {got.item():.6f}, expected {want.item():.6f}.")
+    except StudentError as err:
+        return report(name, [str(err)], len(cases), "")
+    return report(
         name, [], len(cases), "GT-class deltas of the positives, smooth L1 (beta 1/9), over all sampled RoIs."
     )
 
@@ -189,8 +185,8 @@ def check_sigmoid_mask_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> b
     try:
         for logits, labels, targets in cases:
             want = mask_loss(logits, labels, targets, "sigmoid")
-            got = _scalar(_call(fn, logits.clone(), labels.clone(), targets.clone()))
-            if _same(got, want):
+            got = _scalar(call(fn, logits.clone(), labels.clone(), targets.clone()))
+            if close(got, want):
                 continue
             lg, t = logits.double(), targets.double()
             n, k = lg.shape[:2]
@@ -241,15 +237,15 @@ def check_sigmoid_mask_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> b
                 (bce(chosen, 1 - t), "target flipped: 1 means object, 0 background."),
             ]
             for alt, msg in alternatives:
-                if _same(got, alt):
-                    raise _StudentError(msg)
-            raise _StudentError(f"your loss is {got.item():.6f}, expected {want.item():.6f}.")
-    except _StudentError as err:
+                if close(got, alt):
+                    raise StudentError(msg)
+            raise StudentError(f"your loss is {got.item():.6f}, expected {want.item():.6f}.")
+    except StudentError as err:
         msg = str(err)
         if "binary_cross_entropy" in msg or "all elements of input should be between 0 and 1" in msg:
             msg += (
                 " (F.binary_cross_entropy expects probabilities; on logits use "
                 "F.binary_cross_entropy_with_logits, which applies the sigmoid itself, stably.)"
             )
-        return _report(name, [msg], len(cases), "")
-    return _report(name, [], len(cases), "BCE on the GT class's channel only, averaged over RoIs and pixels.")
+        return report(name, [msg], len(cases), "")
+    return report(name, [], len(cases), "BCE on the GT class's channel only, averaged over RoIs and pixels.")

@@ -4,6 +4,9 @@ Exercise 1, ``lr_factor``: the learning-rate multiplier at iteration ``it``: a l
 ``warmup_factor`` to 1 over ``warmup_iters`` iterations, times a step decay (x ``lr_gamma`` at each of
 ``lr_steps``) or a cosine decay from 1 to 0 over ``iters`` iterations.
 Exercise 2, ``scaled_lr``: the learning rate a run really uses, after the linear scaling rule.
+
+The solution of exercise 1 is the trainer's own ``minimrcnn.engine.trainer.lr_factor``; ``scaled_lr`` is
+checked against the rate that ``build_optimizer`` gives the optimizer.
 """
 
 from __future__ import annotations
@@ -12,29 +15,13 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+import torch
+
 from minimrcnn.config import TrainConfig, coco_r50_fpn_1x, shapes_cpu
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.engine.trainer import build_optimizer, lr_factor
+from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = ["check_lr_factor", "check_scaled_lr", "lr_factor", "scaled_lr"]
-
-
-def lr_factor(it: int, cfg: TrainConfig) -> float:
-    """The multiplier of the base learning rate after ``it`` optimizer steps.
-
-    Warmup: for ``it < warmup_iters`` a straight line from ``warmup_factor`` (at 0) towards 1 (at
-    ``warmup_iters``), multiplied with the schedule. Schedule "step": ``lr_gamma`` to the power of the number
-    of steps already reached (``it >= step``). Schedule "cosine": half a cosine wave from 1 at iteration 0
-    down to 0 at ``iters`` (and 0 after it).
-    """
-    warm = 1.0
-    if it < cfg.warmup_iters:
-        alpha = it / cfg.warmup_iters
-        warm = cfg.warmup_factor * (1 - alpha) + alpha
-    if cfg.schedule == "cosine":
-        progress = min(it, cfg.iters) / cfg.iters
-        return warm * 0.5 * (1 + math.cos(math.pi * progress))
-    reached = sum(1 for step in cfg.lr_steps if it >= step)
-    return warm * cfg.lr_gamma**reached
 
 
 def scaled_lr(cfg: TrainConfig, world_size: int) -> float:
@@ -116,10 +103,6 @@ def _lr_variants() -> list[tuple[Callable[[int, TrainConfig], float], str]]:
     ]
 
 
-def _same(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
-
-
 def check_lr_factor(fn: Callable[[int, TrainConfig], float]) -> bool:
     """Check a student's ``lr_factor(it, cfg)``; print a verdict, return True if right."""
     name = "lr_factor"
@@ -127,15 +110,15 @@ def check_lr_factor(fn: Callable[[int, TrainConfig], float]) -> bool:
     got: list[float] = []
     for _, cfg, it in cases:
         try:
-            out = _call(fn, it, replace(cfg))
+            out = call(fn, it, replace(cfg))
             got.append(float(out))
-        except _StudentError as err:
-            return _report(name, [str(err)], len(cases), "")
+        except StudentError as err:
+            return report(name, [str(err)], len(cases), "")
         except Exception:  # float() of a list, a string, a tensor of several values, ...
-            return _report(name, [f"return a number (a float); got {type(out).__name__}."], len(cases), "")
-    wrong = [(c, g) for c, g in zip(cases, got) if not _same(g, lr_factor(c[2], c[1]))]
+            return report(name, [f"return a number (a float); got {type(out).__name__}."], len(cases), "")
+    wrong = [(c, g) for c, g in zip(cases, got) if not close(g, lr_factor(c[2], c[1]))]
     if not wrong:
-        return _report(
+        return report(
             name, [], len(cases),
             "Warmup, steps and cosine all match; minimrcnn's trainer uses exactly this factor."
         )  # fmt: skip
@@ -145,10 +128,10 @@ def check_lr_factor(fn: Callable[[int, TrainConfig], float]) -> bool:
         f"the factor is {lr_factor(it, cfg):.6g}."
     ]
     for variant, message in _lr_variants():
-        if all(_same(g, variant(c[2], c[1])) for c, g in zip(cases, got)):
+        if all(close(g, variant(c[2], c[1])) for c, g in zip(cases, got)):
             problems.append(message)
             break
-    return _report(name, problems, len(cases), "")
+    return report(name, problems, len(cases), "")
 
 
 def _scale_cases() -> list[tuple[str, TrainConfig, int]]:
@@ -163,6 +146,11 @@ def _scale_cases() -> list[tuple[str, TrainConfig, int]]:
     ]
 
 
+def _optimizer_lr(cfg: TrainConfig, world_size: int) -> float:
+    """The learning rate the trainer's optimizer really gets for this config and number of processes."""
+    return build_optimizer(torch.nn.Linear(1, 1), cfg, world_size).param_groups[0]["lr"]
+
+
 def check_scaled_lr(fn: Callable[[TrainConfig, int], float]) -> bool:
     """Check a student's ``scaled_lr(cfg, world_size)``; print a verdict, return True if right."""
     name = "scaled_lr"
@@ -170,16 +158,16 @@ def check_scaled_lr(fn: Callable[[TrainConfig, int], float]) -> bool:
     wrong = []
     for label, cfg, world in cases:
         try:
-            out = float(_call(fn, replace(cfg), world))
-        except _StudentError as err:
-            return _report(name, [str(err)], len(cases), "")
+            out = float(call(fn, replace(cfg), world))
+        except StudentError as err:
+            return report(name, [str(err)], len(cases), "")
         except Exception:  # float() of a list, a string, a tensor of several values, ...
-            return _report(name, ["return the learning rate as a number (a float)."], len(cases), "")
-        want = scaled_lr(cfg, world)
-        if not math.isclose(out, want, rel_tol=1e-9):
+            return report(name, ["return the learning rate as a number (a float)."], len(cases), "")
+        want = _optimizer_lr(cfg, world)
+        if not close(out, want):
             wrong.append((label, cfg, world, out, want))
     if not wrong:
-        return _report(name, [], len(cases), "Eight GPUs with 2 images each get the paper's 0.02.")
+        return report(name, [], len(cases), "Eight GPUs with 2 images each get the paper's 0.02.")
     label, cfg, world, out, want = wrong[0]
     problems = [
         f"{len(wrong)} of {len(cases)} cases differ, e.g. {label}: you say {out:.6g}, expected {want:.6g}."
@@ -195,7 +183,7 @@ def check_scaled_lr(fn: Callable[[TrainConfig, int], float]) -> bool:
             (cfg.lr, "scale the rate by total batch / base_batch_size (when scale_lr is set)."),
         ]  # fmt: skip
     for value, message in hints:
-        if math.isclose(out, value, rel_tol=1e-9):
+        if close(out, value):
             problems.append(message)
             break
-    return _report(name, problems, len(cases), "")
+    return report(name, problems, len(cases), "")

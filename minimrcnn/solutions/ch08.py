@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import pycocotools.mask as mask_utils
 
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = [
     "check_greedy_match",
@@ -107,19 +107,19 @@ def check_mask_iou(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> bool:
     try:
         for a, b in cases:
             want = _coco_iou(a, b)
-            got = _call(fn, a.copy(), b.copy())
+            got = call(fn, a.copy(), b.copy())
             try:
                 got = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
             except (TypeError, ValueError):
-                raise _StudentError(f"return an [N, M] array of IoUs; got {type(got).__name__}.") from None
+                raise StudentError(f"return an [N, M] array of IoUs; got {type(got).__name__}.") from None
             if got.shape != want.shape:
                 if got.shape == want.T.shape:
-                    raise _StudentError(f"shape {got.shape}: rows are masks_a, columns masks_b -> [N, M].")
-                raise _StudentError(
+                    raise StudentError(f"shape {got.shape}: rows are masks_a, columns masks_b -> [N, M].")
+                raise StudentError(
                     f"shape {got.shape} for {len(a)} and {len(b)} masks: return the [N, M] matrix of every "
                     "pair (broadcast, or flatten the masks and use a matrix product)."
                 )
-            if np.allclose(got, want, atol=1e-9):
+            if close(got, want):
                 continue
             af, bf = a.reshape(len(a), -1).astype(float), b.reshape(len(b), -1).astype(float)
             inter = af @ bf.T
@@ -142,12 +142,12 @@ def check_mask_iou(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> bool:
                 (np.floor(want), "integer division: convert the pixel counts to float before dividing."),
             ]
             for alt, msg in alternatives:
-                if np.allclose(got, alt, atol=1e-9):
-                    raise _StudentError(msg)
-            raise _StudentError(f"IoU differs from pycocotools' by up to {np.abs(got - want).max():.4f}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], len(cases), "")
-    return _report(name, [], len(cases), "It agrees with pycocotools.mask.iou.")
+                if close(got, alt):
+                    raise StudentError(msg)
+            raise StudentError(f"IoU differs from pycocotools' by up to {np.abs(got - want).max():.4f}.")
+    except StudentError as err:
+        return report(name, [str(err)], len(cases), "")
+    return report(name, [], len(cases), "It agrees with pycocotools.mask.iou.")
 
 
 def _match_cases() -> list[tuple[np.ndarray, float]]:
@@ -168,7 +168,7 @@ def check_greedy_match(fn: Callable[[np.ndarray, float], np.ndarray]) -> bool:
     try:
         for ious, t in cases:
             want = greedy_match(ious, t)
-            out = _call(fn, ious.copy(), t)
+            out = call(fn, ious.copy(), t)
             try:
                 got = (
                     np.asarray(out.detach().cpu() if hasattr(out, "detach") else out)
@@ -176,36 +176,34 @@ def check_greedy_match(fn: Callable[[np.ndarray, float], np.ndarray]) -> bool:
                     .reshape(-1)
                 )
             except (TypeError, ValueError):
-                raise _StudentError(
+                raise StudentError(
                     f"return an integer array (one entry per detection); got {out!r}."
                 ) from None
             if got.shape != want.shape:
-                raise _StudentError(f"return one entry per detection ({len(want)}), got {got.shape[0]}.")
+                raise StudentError(f"return one entry per detection ({len(want)}), got {got.shape[0]}.")
             if np.array_equal(got, want):
                 continue
             used = got[got >= 0]
             if len(set(used.tolist())) < len(used):
-                raise _StudentError(
+                raise StudentError(
                     "a ground truth was matched twice: once a detection has taken it, "
                     "later (lower-scoring) detections must look elsewhere; they are duplicates."
                 )
             if np.any((got >= 0) & (ious[np.arange(len(got)), np.maximum(got, 0)] < t)):
-                raise _StudentError(
-                    f"a match with IoU below the threshold {t}: only IoU >= threshold counts."
-                )
+                raise StudentError(f"a match with IoU below the threshold {t}: only IoU >= threshold counts.")
             greedy_any = np.where(ious.max(1) >= t, ious.argmax(1), -1)
             if np.array_equal(got, greedy_any):
-                raise _StudentError(
+                raise StudentError(
                     "each detection took its best ground truth even when an earlier detection "
                     "already had it; skip the taken ones."
                 )
-            raise _StudentError(
+            raise StudentError(
                 f"for ious=\n{np.round(ious, 2)}\nthreshold {t}: expected {want.tolist()}, "
                 f"got {got.tolist()}."
             )
-    except _StudentError as err:
-        return _report(name, [str(err)], len(cases), "")
-    return _report(name, [], len(cases), "Greedy, score order, one match per object: COCO's rule.")
+    except StudentError as err:
+        return report(name, [str(err)], len(cases), "")
+    return report(name, [], len(cases), "Greedy, score order, one match per object: COCO's rule.")
 
 
 def _pr_cases() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -226,11 +224,11 @@ def check_interpolated_ap(fn: Callable[[np.ndarray, np.ndarray], float]) -> bool
     try:
         for rec, prec in cases:
             want = interpolated_ap(rec, prec)
-            out = _call(fn, rec.copy(), prec.copy())
+            out = call(fn, rec.copy(), prec.copy())
             try:
                 got = float(out)
             except (TypeError, ValueError):
-                raise _StudentError(f"return one number (the AP); got {type(out).__name__}.") from None
+                raise StudentError(f"return one number (the AP); got {type(out).__name__}.") from None
             if abs(got - want) < 1e-9:
                 continue
             thr = np.linspace(0, 1, 101)
@@ -263,10 +261,10 @@ def check_interpolated_ap(fn: Callable[[np.ndarray, np.ndarray], float]) -> bool
             ]
             for alt, msg in alternatives:
                 if abs(got - alt) < 1e-9:
-                    raise _StudentError(msg or "return AP as a fraction in [0, 1], not in percent.")
-            raise _StudentError(f"got {got:.6f}, expected {want:.6f}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], len(cases), "")
-    return _report(
+                    raise StudentError(msg or "return AP as a fraction in [0, 1], not in percent.")
+            raise StudentError(f"got {got:.6f}, expected {want:.6f}.")
+    except StudentError as err:
+        return report(name, [str(err)], len(cases), "")
+    return report(
         name, [], len(cases), "Running max from the right, 101 recall thresholds, zeros past the end."
     )

@@ -3,6 +3,8 @@
 Exercise, ``paired_gain``: how much better variant A is than variant B, paired by seed. Runs with the same
 seed share the initialization and the data order, so the per-seed difference cancels much of the run-to-run
 noise; its mean and its spread (sample standard deviation) say how large and how reliable the gain is.
+The solution is the package's own ``minimrcnn.ablation_results.paired_gain``, which the panel and the
+chapter's verdicts use.
 """
 
 from __future__ import annotations
@@ -11,20 +13,10 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from minimrcnn.solutions import _call, _report, _StudentError
+from minimrcnn.ablation_results import paired_gain
+from minimrcnn.solutions.checking import StudentError, call, report
 
 __all__ = ["check_paired_gain", "paired_gain"]
-
-
-def paired_gain(
-    runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]], iou_type: str = "segm", metric: str = "AP"
-) -> tuple[float, float]:
-    """runs_a, runs_b: one eval dict per seed, same seed order ({"segm": {"AP": 0.31, ...}, "bbox": ...},
-    values as fractions). Returns (mean, spread) of 100 * (a - b) over the seeds, in AP points; the spread
-    is the sample standard deviation (n - 1 in the denominator), 0 for a single seed."""
-    diffs = [100 * (a[iou_type][metric] - b[iou_type][metric]) for a, b in zip(runs_a, runs_b)]
-    spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-    return statistics.fmean(diffs), spread
 
 
 def _run(ap: float, ap75: float, box: float) -> dict[str, Any]:
@@ -49,17 +41,17 @@ def check_paired_gain(fn: Callable[..., tuple[float, float]]) -> bool:
     try:
         for a, b, iou_type, metric in cases:
             want_mean, want_spread = paired_gain(a, b, iou_type, metric)
-            out = _call(fn, a, b, iou_type, metric)
+            out = call(fn, a, b, iou_type, metric)
             try:
                 got_mean, got_spread = (float(x) for x in out)
             except (TypeError, ValueError):
-                raise _StudentError(f"return a pair (mean, spread); got {out!r}.") from None
+                raise StudentError(f"return a pair (mean, spread); got {out!r}.") from None
             if abs(got_mean - want_mean) > 1e-6:
                 if abs(got_mean + want_mean) < 1e-6:
-                    raise _StudentError("the sign is flipped: the gain of A over B is A - B.")
+                    raise StudentError("the sign is flipped: the gain of A over B is A - B.")
                 if abs(100 * got_mean - want_mean) < 1e-4:
-                    raise _StudentError("report AP points: the eval dicts hold fractions, multiply by 100.")
-                raise _StudentError(
+                    raise StudentError("report AP points: the eval dicts hold fractions, multiply by 100.")
+                raise StudentError(
                     f"mean gain {got_mean:.3f}, expected {want_mean:.3f} ({iou_type} {metric})."
                 )
             if abs(got_spread - want_spread) > 1e-6:
@@ -68,18 +60,18 @@ def check_paired_gain(fn: Callable[..., tuple[float, float]]) -> bool:
                 sa = statistics.stdev([100 * x[iou_type][metric] for x in a]) if len(a) > 1 else 0.0
                 sb = statistics.stdev([100 * y[iou_type][metric] for y in b]) if len(b) > 1 else 0.0
                 if len(diffs) > 1 and abs(got_spread - pop) < 1e-6:
-                    raise _StudentError(
+                    raise StudentError(
                         "that is the population standard deviation (divides by n); with a "
                         "handful of seeds use the sample one (n - 1), statistics.stdev."
                     )
                 if len(diffs) > 1 and abs(got_spread - (sa**2 + sb**2) ** 0.5) < 1e-6:
-                    raise _StudentError(
+                    raise StudentError(
                         "that combines the two variants' own spreads (unpaired); take the "
                         "spread of the per-seed differences instead."
                     )
                 if len(diffs) == 1:
-                    raise _StudentError("with a single seed there is no spread to estimate: return 0.")
-                raise _StudentError(f"spread {got_spread:.3f}, expected {want_spread:.3f}.")
-    except _StudentError as err:
-        return _report(name, [str(err)], len(cases), "")
-    return _report(name, [], len(cases), "Paired by seed: the difference's mean and its sample spread.")
+                    raise StudentError("with a single seed there is no spread to estimate: return 0.")
+                raise StudentError(f"spread {got_spread:.3f}, expected {want_spread:.3f}.")
+    except StudentError as err:
+        return report(name, [str(err)], len(cases), "")
+    return report(name, [], len(cases), "Paired by seed: the difference's mean and its sample spread.")

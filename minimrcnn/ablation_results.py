@@ -1,0 +1,223 @@
+"""A sweep's results as numbers and tables: means and spreads over seeds, paired gains, Markdown and HTML.
+
+`python -m minimrcnn.ablate` writes `results.json`: {"iters", "seeds", "sets", "labels", "overrides",
+"table": summarize(runs), "runs": {variant: [eval per seed]}}. The functions here read it; what a set
+means (its variants, the paper's numbers) comes from `minimrcnn.ablation_sets`.
+
+A table row is a dict: "variant" (name), "label", "role" ("baseline" or "variant"), "source" ("500 it",
+"live, 100 it" or "not run"), "seeds", "<mask|box> <AP|AP50|AP75>" and the same with " std", "paper AP".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from minimrcnn.ablation_sets import BASELINE, SETS
+
+RESULTS = Path("results/ablations/results.json")
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+COLUMNS = ("mask AP", "mask AP50", "mask AP75", "box AP")
+
+
+# --------------------------------------------------------------------------------------------- statistics
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{variant: [eval per seed]} -> {variant: {"bbox"|"segm": {metric: mean, metric_std: spread, seeds}}}.
+
+    Values in AP points (percent); the spread is the sample standard deviation, 0 for a single seed.
+    """
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for name, evals in runs.items():
+        table[name] = {}
+        for iou_type in ("bbox", "segm"):
+            per_seed = [e[iou_type] for e in evals if iou_type in e]
+            if not per_seed:
+                continue
+            row: dict[str, float] = {}
+            for m in METRICS:
+                values = [100 * s[m] for s in per_seed]
+                row[m] = statistics.fmean(values)
+                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            row["seeds"] = len(per_seed)
+            table[name][iou_type] = row
+    return table
+
+
+def paired_gain(
+    runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]], iou_type: str = "segm", metric: str = "AP"
+) -> tuple[float, float]:
+    """runs_a, runs_b: one eval dict per seed, same seed order ({"segm": {"AP": 0.31, ...}, "bbox": ...},
+    values as fractions). Returns (mean, spread) of 100 * (a - b) over the seeds, in AP points; the spread
+    is the sample standard deviation (n - 1 in the denominator), 0 for a single seed."""
+    diffs = [100 * (a[iou_type][metric] - b[iou_type][metric]) for a, b in zip(runs_a, runs_b)]
+    spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+    return statistics.fmean(diffs), spread
+
+
+def seed_pairs(
+    results: dict[str, Any], a: str, b: str, runs_dir: str | Path | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The evals of a and b for every seed both finished, in the same seed order (runs with the same seed
+    see the same data in the same order). Read from <runs_dir>/<name>-s<seed>/eval.json when given (a
+    partial sweep may lack some seeds); otherwise results["runs"] must hold every seed, in order."""
+    if runs_dir is None:
+        ra, rb = results["runs"].get(a, []), results["runs"].get(b, [])
+        return (ra, rb) if len(ra) == len(rb) == len(results["seeds"]) else ([], [])
+    runs_a, runs_b = [], []
+    for seed in results["seeds"]:
+        evs = []
+        for name in (a, b):
+            f = Path(runs_dir) / f"{name}-s{seed}" / "eval.json"
+            ev = json.loads(f.read_text()) if f.is_file() else {}
+            evs.append(ev if ev.get("iteration") == results["iters"] else None)
+        if all(evs):
+            runs_a.append(evs[0])
+            runs_b.append(evs[1])
+    return runs_a, runs_b
+
+
+def compare(
+    results: dict[str, Any],
+    better: str,
+    worse: str,
+    iou_type: str = "segm",
+    metric: str = "AP",
+    runs_dir: str | Path | None = None,
+) -> tuple[float, float, int]:
+    """`paired_gain` of `better` over `worse` on the seeds both have: (mean, spread, number of pairs);
+    (nan, nan, 0) when there is no pair."""
+    runs_a, runs_b = seed_pairs(results, better, worse, runs_dir)
+    pairs = [(x, y) for x, y in zip(runs_a, runs_b) if iou_type in x and iou_type in y]
+    if not pairs:
+        return float("nan"), float("nan"), 0
+    mean, spread = paired_gain([x for x, _ in pairs], [y for _, y in pairs], iou_type, metric)
+    return mean, spread, len(pairs)
+
+
+def verdicts(results: dict[str, Any] | None, set_name: str, runs_dir: str | Path | None = None) -> list[str]:
+    """One sentence per comparison the paper makes in this set: our paired gain and whether it agrees."""
+    aset = SETS[set_name]
+    if not aset.paper_gaps():
+        return ["the paper makes no claim here to compare with"]
+    if results is None:
+        return ["no results to compare with yet"]
+    out = []
+    for better, worse, paper_gap in aset.paper_gaps():
+        pair = f"{aset.label(better)} vs {aset.label(worse)}"
+        if better not in results.get("runs", {}) or worse not in results.get("runs", {}):
+            out.append(f"{pair}: not in these results")
+            continue
+        gain, spread, n = compare(results, better, worse, aset.iou_type, runs_dir=runs_dir)
+        if n == 0:
+            out.append(f"{pair}: no seed run for both yet")
+            continue
+        gain = round(gain, 1) or 0.0  # no "-0.0"
+        if n >= 2 and abs(gain) <= max(spread, 0.3):
+            word = "within the seed-to-seed noise"
+        elif (gain > 0) == (paper_gap > 0):
+            word = "the paper's direction"
+        else:
+            word = "the opposite of the paper"
+        noise = f" ± {spread:.1f} over {n} seeds" if n >= 2 else " (one seed: no noise estimate)"
+        out.append(f"{pair}: {gain:+.1f}{noise} {aset.metric} (paper: {paper_gap:+.1f}): {word}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def load_results(path: str | Path = RESULTS) -> dict[str, Any] | None:
+    """The sweep's results.json (written by `python -m minimrcnn.ablate`), or None if it is not there."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def missing_message(path: str | Path = RESULTS) -> str:
+    return (
+        f"No ablation results at {Path(path).as_posix()} yet: they are produced by "
+        "`python -m minimrcnn.ablate` (about an hour on a 2-core CPU). Showing the paper's numbers only."
+    )
+
+
+def _row(set_name: str, name: str, table: dict[str, Any], source: str) -> dict[str, Any]:
+    aset = SETS[set_name]
+    r: dict[str, Any] = {
+        "variant": name,
+        "label": aset.label(name),
+        "role": "baseline" if name == BASELINE.name else "variant",
+        "source": source,
+    }
+    for key, iou_type in (("mask", "segm"), ("box", "bbox")):
+        t = table.get(iou_type)
+        for m in ("AP", "AP50", "AP75"):
+            r[f"{key} {m}"] = None if t is None else round(t[m], 1)
+            r[f"{key} {m} std"] = None if t is None else round(t[f"{m}_std"], 1)
+    r["seeds"] = (table.get("segm") or table.get("bbox") or {}).get("seeds", 0)
+    r["paper AP"] = aset.paper.get(name, {}).get("AP")
+    return r
+
+
+def table_rows(
+    results: dict[str, Any] | None, set_name: str, names: list[str] | None = None, live: dict | None = None
+) -> list[dict[str, Any]]:
+    """One row per variant of the set (or of `names`): our mean and spread over seeds, and the paper's.
+
+    `live` is a {variant: {"iters", "table": summarize()-row}} dict of runs made on the spot; their rows
+    (source "live, N it") follow the sweep's.
+    """
+    names = names if names is not None else SETS[set_name].names
+    live = live or {}
+    rows = []
+    for name in names:
+        if results is not None and name in results.get("table", {}):
+            rows.append(_row(set_name, name, results["table"][name], f"{results['iters']} it"))
+        elif name not in live:
+            rows.append(_row(set_name, name, {}, "not run"))
+    rows += [_row(set_name, n, live[n]["table"], f"live, {live[n]['iters']} it") for n in names if n in live]
+    return rows
+
+
+def _cell(r: dict[str, Any], key: str) -> str:
+    if r[key] is None:
+        return "—"
+    return f"{r[key]:.1f} ± {r[key + ' std']:.1f}" if r["seeds"] > 1 else f"{r[key]:.1f}"
+
+
+def _cells(r: dict[str, Any]) -> list[str]:
+    """What one row shows: the variant (its role in brackets), the runs, our numbers, the paper's AP."""
+    label = f"{r['label']} ({r['role']})" if r["role"] == "baseline" else r["label"]
+    runs = r["source"] if r["seeds"] == 0 else f"{r['seeds']} seed{'s' * (r['seeds'] > 1)}, {r['source']}"
+    paper = "—" if r["paper AP"] is None else f"{r['paper AP']:.1f}"
+    return [label, runs, *(_cell(r, k) for k in COLUMNS), paper]
+
+
+def table_markdown(rows: list[dict[str, Any]], set_name: str) -> str:
+    """The rows as a Markdown table (mean ± spread over seeds; the paper's AP in the last column)."""
+    head = ["variant", "runs", *COLUMNS, f"paper {SETS[set_name].metric}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table_html(rows: list[dict[str, Any]], set_name: str) -> str:
+    """The same table as HTML, with the paper's setting and note underneath (what the panel shows)."""
+    aset = SETS[set_name]
+    head = ["variant", "runs", *COLUMNS, f"paper {aset.metric}"]
+    out = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>")
+    out.append("</table>")
+    out.append(f"<p><i>paper: {html.escape(aset.paper_setting)}. {html.escape(aset.note)}</i></p>")
+    return "\n".join(out)
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """results.md: every set of the sweep, its table and the paper's numbers."""
+    lines = [f"# Ablations on shapes ({results['iters']} iterations, seeds {results['seeds']})", ""]
+    for set_name in results["sets"]:
+        aset = SETS[set_name]
+        names = [n for n in aset.names if n in results["table"]]
+        rows = table_rows(results, set_name, names)
+        lines += [f"## {aset.title}", "", f"_{aset.paper_line()}_", "", table_markdown(rows, set_name), ""]
+    return "\n".join(lines)
