@@ -16,10 +16,12 @@ inference of each branch. Its two subclasses differ only in how a RoI becomes a 
   deconv-only mask head.
 
 A further branch (keypoints, say) follows the mask branch's pattern: a features method, a head, and the
-loss and inference functions of its own module.
+loss and inference functions of its own module, trained on the same `Foreground` RoIs.
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +31,23 @@ from minimrcnn.model.mask_head import mask_loss, mask_probabilities, mask_target
 from minimrcnn.model.poolers import MultiScaleRoIPool
 from minimrcnn.ops.boxes import BoxCoder, box_iou
 from minimrcnn.ops.sampling import BACKGROUND, IGNORE, BalancedSampler, Matcher
+
+
+class Foreground(NamedTuple):
+    """The positive sampled RoIs of each image: boxes [P_i, 4], GT class [P_i], matched GT index [P_i]."""
+
+    boxes: list[Tensor]
+    labels: list[Tensor]
+    matched: list[Tensor]
+
+    @staticmethod
+    def of(proposals: list[Tensor], labels: list[Tensor], matched: list[Tensor]) -> Foreground:
+        pos = [torch.where(lab > 0)[0] for lab in labels]
+        return Foreground(
+            [p[i] for p, i in zip(proposals, pos)],
+            [lab[i] for lab, i in zip(labels, pos)],
+            [m[i] for m, i in zip(matched, pos)],
+        )
 
 
 class RoIHeads(nn.Module):
@@ -110,21 +129,17 @@ class RoIHeads(nn.Module):
     def mask_losses(
         self,
         feats: list[Tensor],
-        proposals: list[Tensor],
-        labels: list[Tensor],
-        matched: list[Tensor],
+        fg: Foreground,
         targets: list[dict[str, Tensor]],
         image_sizes: list[tuple[int, int]],
     ) -> dict[str, Tensor]:
         """The mask loss on the positive sampled RoIs (their GT masks cropped to the head's resolution)."""
-        pos = [torch.where(lab > 0)[0] for lab in labels]
-        pos_boxes = [p[i] for p, i in zip(proposals, pos)]
-        logits = self.mask_logits(feats, pos_boxes, image_sizes)  # [N, C_mask, M, M]
+        logits = self.mask_logits(feats, fg.boxes, image_sizes)  # [N, C_mask, M, M]
         gt_targets = [
-            mask_targets(t["masks"], b, m[i], logits.shape[-1], self.aligned)
-            for t, b, m, i in zip(targets, pos_boxes, matched, pos)
+            mask_targets(t["masks"], b, m, logits.shape[-1], self.aligned)
+            for t, b, m in zip(targets, fg.boxes, fg.matched)
         ]  # a loop over images
-        pos_labels = torch.cat([lab[i] for lab, i in zip(labels, pos)])
+        pos_labels = torch.cat(fg.labels)
         return {"loss_mask": mask_loss(logits, pos_labels, torch.cat(gt_targets), self.mask_loss_kind)}
 
     # ------------------------------------------------------------------------------------------ inference
@@ -154,8 +169,9 @@ class RoIHeads(nn.Module):
 
         if self.training:
             losses = box_losses(class_logits, box_deltas, torch.cat(labels), torch.cat(reg_targets))
+            fg = Foreground.of(proposals, labels, matched)  # what the mask branch learns from
             if self.mask_head is not None:
-                losses |= self.mask_losses(feats, proposals, labels, matched, targets, image_sizes)
+                losses |= self.mask_losses(feats, fg, targets, image_sizes)
             return [], losses
 
         detections = box_inference(
@@ -183,7 +199,7 @@ class FPNRoIHeads(RoIHeads):
         box_predictor: BoxPredictor,
         mask_pooler: MultiScaleRoIPool | None = None,
         mask_head: nn.Module | None = None,
-        **settings,
+        **settings: Any,
     ):
         super().__init__(box_predictor, mask_head, **settings)
         self.box_pooler, self.box_head, self.mask_pooler = box_pooler, box_head, mask_pooler
@@ -205,7 +221,7 @@ class Res5RoIHeads(RoIHeads):
 
     def __init__(
         self, pooler: MultiScaleRoIPool, res5: nn.Module, box_predictor: BoxPredictor,
-        mask_head: nn.Module | None = None, **settings,
+        mask_head: nn.Module | None = None, **settings: Any,
     ):  # fmt: skip
         super().__init__(box_predictor, mask_head, **settings)
         self.pooler, self.res5 = pooler, res5
