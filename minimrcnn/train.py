@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from minimrcnn.engine.trainer import train
 
     out = args.out or f"runs/{cfg.name}"
-    if dist.is_main():
+    if os.environ.get("RANK", "0") == "0":  # (torchrun's variables: the process group is not joined yet)
         print(summary(cfg, args.preset, out, args.device, args.resume), flush=True)
     result = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress)
     print(json.dumps({k: result[k] for k in ("iteration", "seconds", "run_dir")}))
@@ -90,10 +90,8 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool) -> str
     """What this run will do, in a few lines, before it starts."""
     import torch
 
-    from minimrcnn.engine import distributed as dist
-
     tc = cfg.train
-    world = dist.world_size()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     dev = device or tc.device
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"

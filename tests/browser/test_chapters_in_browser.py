@@ -189,16 +189,20 @@ def test_07_live_loss_plot_updates_while_training(page, lab):
     nb.start(cell)
     frames: list[str] = []  # distinct pictures seen in the cell's output while it was still running
     deadline = time.time() + 480
-    while not nb.done(cell):
+    while not nb.done(cell) and len(frames) < 2:
         assert time.time() < deadline, "the training cell did not finish in 480 s"
         for frame in nb.images(cell)[:1]:
             if frame not in frames:
                 frames.append(frame)
         time.sleep(0.1)
-    nb.wait(cell, 0)
+    interrupted = not nb.done(cell)
+    if interrupted:  # seen enough: skip the COCO evaluation that ends the cell (nbval runs it in full)
+        page.evaluate("() => window.jupyterapp.commands.execute('kernel:interrupt')")
+        poll(lambda: nb.done(cell), 120, "the kernel did not stop after an interrupt")
+    errors = nb.errors(cell)
+    assert errors == (["KeyboardInterrupt: "] if interrupted else []), errors
     assert len(frames) >= 2, f"the loss plot changed {len(frames)} time(s) while training, expected >= 2"
     assert len(nb.images(cell)) == 1, "the plot should be updated in place, not appended"
-    assert "iterations in" in nb.output(cell).inner_text()
 
 
 # ------------------------------------------------------------------------- chapter 10: keypoints (the hook)
