@@ -196,8 +196,11 @@ def test_07_live_loss_plot_updates_while_training(page, lab):
                 frames.append(frame)
         time.sleep(0.1)
     interrupted = not nb.done(cell)
-    if interrupted:  # seen enough: skip the COCO evaluation that ends the cell (nbval runs it in full)
-        page.evaluate("() => window.jupyterapp.commands.execute('kernel:interrupt')")
+    if interrupted:  # seen enough: skip the COCO evaluation that ends the cell (nbval runs it in full),
+        # once the run's checkpoint (written atomically after the last iteration) is there
+        checkpoint = lab.root / "runs" / "ch07" / "checkpoint.pt"
+        poll(lambda: checkpoint.is_file() or nb.done(cell), 120, f"no {checkpoint} after training")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
         poll(lambda: nb.done(cell), 120, "the kernel did not stop after an interrupt")
     errors = nb.errors(cell)
     assert errors == (["KeyboardInterrupt: "] if interrupted else []), errors
