@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test lint chapters
+.PHONY: install train test test-browser browser lint chapters
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,28 @@ train: $(STAMP)
 # MINIMRCNN_SMOKE=1 shortens only the chapters' long training cells (the committed notebooks ran in full)
 test: $(STAMP)
 	$(PY) -m ruff check .
-	MINIMRCNN_SMOKE=1 $(PY) -m pytest -q $(ARGS)
+	MINIMRCNN_SMOKE=1 $(PY) -m pytest -q --ignore=tests/browser $(ARGS)
+	$(MAKE) test-browser
+
+# The chapters' widgets and live plots as a person sees them: a JupyterLab server on 127.0.0.1 and headless
+# Chromium (Debian's `chromium`, driven by Playwright). Screenshots of failures: runs/browser-test/.
+test-browser: $(STAMP) browser
+	MINIMRCNN_SMOKE=1 $(PY) -m pytest -q -rs --durations=5 tests/browser
+
+# Debian's chromium, installed with apt-get when missing and we may (root). Under CI (CI=true) a browser
+# that cannot be installed is an error; elsewhere the browser tests say why they skip.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ]; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| { echo "error: apt-get install chromium failed"; [ "$$CI" != true ] || exit 1; }; \
+	elif [ "$$CI" = true ]; then \
+		echo "error: CI=true but no chromium and no way to install it (needs root and apt-get)"; exit 1; \
+	else \
+		echo "no chromium: the browser tests will skip (install it: sudo apt-get install chromium)"; \
+	fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

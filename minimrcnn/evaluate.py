@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     (out / "eval.json").write_text(json.dumps({"weights": str(args.weights), **metrics}, indent=2))
     (out / "results.json").write_text(json.dumps(ev["results"]))
     print(format_metrics(metrics))
+    from minimrcnn.report import write_report
+
+    run_dir = Path(args.weights).parent
+    pictures = write_report(out, model, dataset, device, curves_from=run_dir)
+    print("pictures: " + ", ".join(p.as_posix() for p in pictures))
     return 0
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from minimrcnn.cli import run
 from minimrcnn.config import PRESETS, apply_overrides, get_preset
@@ -52,12 +54,88 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_eval:
         cfg.train.eval_at_end = False
 
+    from minimrcnn.engine import distributed as dist
     from minimrcnn.engine.trainer import train
 
-    result = train(cfg, args.out or f"runs/{cfg.name}", resume=args.resume, device=args.device,
-                   progress=not args.no_progress, iters=args.iters)  # fmt: skip
+    out = args.out or f"runs/{cfg.name}"
+    if os.environ.get("RANK", "0") == "0":  # (torchrun's variables: the process group is not joined yet)
+        print(summary(cfg, args.preset, out, args.device, args.resume), flush=True)
+    result = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress,
+                   iters=args.iters)
     print(json.dumps({k: result[k] for k in ("iteration", "seconds", "run_dir")}))
+    if dist.is_main():
+        pictures = write_pictures(out, args.device or cfg.train.device)
+        print(where_to_look(out, pictures, cfg.train.eval_at_end))
     return 0
+
+
+def dataset_size(tc) -> str:
+    """'1000 train / 100 val images' without loading annotations (shapes: the counts it will generate)."""
+    if tc.dataset == "shapes":
+        from minimrcnn.data.shapes import DEFAULT_NUM_IMAGES
+
+        n_train = tc.num_train_images or DEFAULT_NUM_IMAGES["train"]
+        n_val = tc.num_val_images or DEFAULT_NUM_IMAGES["val"]
+        made = "" if (Path(tc.data_root) / tc.train_split).is_dir() else ", generated on first use"
+        return f"{n_train} {tc.train_split} / {n_val} {tc.val_split} images{made}"
+    counts = []
+    for split in (tc.train_split, tc.val_split):
+        folder = Path(tc.data_root) / split
+        n = sum(1 for _ in os.scandir(folder)) if folder.is_dir() else None
+        counts.append(f"{n} {split}" if n is not None else f"{split}: no folder {folder}")
+    return " / ".join(counts) + " images"
+
+
+def summary(cfg, preset: str, out: str, device: str | None, resume: bool) -> str:
+    """What this run will do, in a few lines, before it starts."""
+    import torch
+
+    tc = cfg.train
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = device or tc.device
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    budget = f"{tc.iters} iterations"
+    if tc.time_budget_s:  # engine/budget.py
+        budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing the first "
+                  f"iterations, at most {tc.iters})")  # fmt: skip
+    procs = f" x {world} processes" if world > 1 else ""
+    threads = torch.get_num_threads()
+    from minimrcnn.engine.trainer import amp_dtype
+
+    dtype = amp_dtype(torch.device(dev), tc.amp)
+    precision = {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}.get(dtype, "float32")
+    lines = [
+        f"minimrcnn.train: preset {preset}, {cfg.model.backbone} {'+ FPN' if cfg.model.fpn else 'C4'}",
+        f"  dataset  {tc.dataset} at {tc.data_root}: {dataset_size(tc)}",
+        f"  budget   {budget}, batch {tc.batch_size}{procs}, {tc.optimizer} lr {tc.lr:g} ({tc.schedule})",
+        f"  device   {dev}{procs}, {threads} CPU thread{'s' * (threads > 1)}, {precision}",
+        f"  writes   {out}/" + (" (resuming from its checkpoint.pt)" if resume else ""),
+    ]
+    return "\n".join(lines)
+
+
+def write_pictures(out: str, device: str) -> list[Path]:
+    """curves.png and predictions.png (held-out images) in the run folder, from its checkpoint."""
+    from minimrcnn.cli import load_model
+    from minimrcnn.config import Config
+    from minimrcnn.data import build_dataset
+    from minimrcnn.engine.trainer import pick_device
+    from minimrcnn.report import write_report
+
+    dev = pick_device(device)
+    model, state = load_model(str(Path(out) / "checkpoint.pt"), dev)
+    tc = Config.from_dict(state["config"]).train
+    return write_report(out, model, build_dataset(tc, tc.val_split, train=False), dev)
+
+
+def where_to_look(out: str, pictures: list[Path], evaluated: bool) -> str:
+    files = [p.name for p in pictures] + ["eval.json"] * evaluated + ["metrics.jsonl", "checkpoint.pt"]
+    return "\n".join([
+        f"done. Look in {out}/:",
+        *(f"  {out}/{name}" for name in files),
+        f"next: python -m minimrcnn.predict IMAGE.png --weights {out}/checkpoint.pt --out preds/",
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -127,3 +127,14 @@ def draw_targets(
     if "masks" in det:
         det["masks"] = det["masks"].float()
     return draw_detections(image, det, class_names, 0.0, ax, title)
+
+
+def draw_keypoints(
+    ax: Axes, keypoints: Tensor | np.ndarray, colors: list | np.ndarray | None = None, size: float = 12
+) -> None:
+    """Dots at the visible keypoints of [N, K, 3] (x, y, visibility) arrays, one color per instance."""
+    kps = np.asarray(torch.as_tensor(keypoints).detach().cpu(), dtype=np.float64)  # [N, K, 3]
+    for i, inst in enumerate(kps):
+        seen = inst[:, 2] > 0  # visibility 0: not labelled (targets) / not predicted
+        c = color(i) if colors is None else colors[i]
+        ax.scatter(inst[seen, 0], inst[seen, 1], s=size, c=[c], edgecolors="white", linewidths=0.6, zorder=3)
