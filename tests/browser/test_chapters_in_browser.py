@@ -129,7 +129,7 @@ def assert_widget_rendered(nb: Notebook, i: int, selector: str, timeout: float =
 # ------------------------------------------------------------------------------------ chapter 09: ablations
 def test_09_ablation_panel(page, lab):
     nb = Notebook(page, lab, "09_ablations.ipynb")
-    nb.run(nb.find("widgets.load_results("))  # imports, the sweep's results
+    nb.run(nb.find("RESULTS = "))  # imports, the sweep's results
     cell = nb.find("AblationPanel(")
     nb.run(cell)
     assert_widget_rendered(nb, cell, ".widget-dropdown select")
