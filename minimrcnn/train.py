@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or f"runs/{cfg.name}"
     if os.environ.get("RANK", "0") == "0":  # (torchrun's variables: the process group is not joined yet)
-        print(summary(cfg, args.preset, out, args.device, args.resume), flush=True)
+        print(summary(cfg, args.preset, out, args.device, args.resume, args.iters), flush=True)
     result = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress,
                    iters=args.iters)
     print(json.dumps({k: result[k] for k in ("iteration", "seconds", "run_dir")}))
@@ -86,7 +86,7 @@ def dataset_size(tc) -> str:
     return " / ".join(counts) + " images"
 
 
-def summary(cfg, preset: str, out: str, device: str | None, resume: bool) -> str:
+def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters: int | None = None) -> str:
     """What this run will do, in a few lines, before it starts."""
     import torch
 
@@ -95,7 +95,7 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool) -> str
     dev = device or tc.device
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-    budget = f"{tc.iters} iterations"
+    budget = f"{iters or tc.iters} iterations"
     if tc.time_budget_s:  # engine/budget.py
         budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing the first "
                   f"iterations, at most {tc.iters})")  # fmt: skip
