@@ -9,6 +9,8 @@ One sample is `(image, target)`:
             area     [N]    float32  COCO's `area` field
             iscrowd  [N]    int64
             image_id int
+            keypoints [N, K, 3] float32 (x, y, v), only for a person-keypoints JSON (categories list
+                     `keypoints` names); `keypoint_names`, `keypoint_flip` and `skeleton` describe them
 
 Training mode drops crowd regions from the targets and skips images left with no object; both modes drop
 degenerate annotations (box narrower or shorter than 1 px, or an empty mask), and say how many.
@@ -60,6 +62,11 @@ class CocoInstances(Dataset):
         self.cat_id_to_label: dict[int, int] = {c: i + 1 for i, c in enumerate(cat_ids)}
         self.class_names: list[str] = ["__background__"] + [self.coco.cats[c]["name"] for c in cat_ids]
         self.num_classes = len(self.class_names)
+        # ---- keypoints (a COCO person-keypoints JSON): joint names, left<->right swap for flips, skeleton
+        kp_cats = [self.coco.cats[c] for c in cat_ids if self.coco.cats[c].get("keypoints")]
+        self.keypoint_names: list[str] = list(kp_cats[0]["keypoints"]) if kp_cats else []
+        self.skeleton: list[list[int]] = [list(e) for e in kp_cats[0].get("skeleton", [])] if kp_cats else []
+        self.keypoint_flip: list[int] = flip_indices(self.keypoint_names)
 
         # ---- the annotations each image keeps, decided once from the JSON alone (no image is opened)
         self._anns: dict[int, list[dict]] = {}
@@ -120,6 +127,17 @@ class CocoInstances(Dataset):
         area = np.array([a["area"] for a in anns], dtype=np.float32)
         iscrowd = np.array([a["iscrowd"] for a in anns], dtype=np.int64)
         keep = masks.any(axis=(1, 2))  # [N] a polygon can still rasterize to nothing
+        extra = {}
+        if self.keypoint_names:
+            k = len(self.keypoint_names)
+            rows = [a.get("keypoints") or [0] * 3 * k for a in anns]
+            for a, row in zip(anns, rows):
+                if len(row) != 3 * k:
+                    raise DataError(
+                        f"{self.ann_file}: annotation {a['id']}: 'keypoints' must hold {3 * k} numbers"
+                    )
+            kps = np.array(rows, dtype=np.float32).reshape(-1, 3 * k)
+            extra["keypoints"] = torch.from_numpy(kps.reshape(-1, k, 3)[keep])  # [N, K, 3]
         return {
             "boxes": torch.from_numpy(boxes[keep]),
             "labels": torch.from_numpy(labels[keep]),
@@ -127,10 +145,22 @@ class CocoInstances(Dataset):
             "image_id": int(img_id),
             "area": torch.from_numpy(area[keep]),
             "iscrowd": torch.from_numpy(iscrowd[keep]),
+            **extra,
         }
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def flip_indices(names: list[str]) -> list[int]:
+    """For each joint, the joint it becomes in a mirrored image: left_x <-> right_x, others stay."""
+    swap = {"left": "right", "right": "left"}
+    out = []
+    for name in names:
+        side, _, rest = name.partition("_")
+        twin = f"{swap[side]}_{rest}" if side in swap else name
+        out.append(names.index(twin) if twin in names else names.index(name))
+    return out
+
+
 def load_coco(ann_file: Path) -> COCO:
     """Read and check a COCO instances JSON, then index it with pycocotools (parsed once, not twice)."""
     if not ann_file.is_file():

@@ -38,8 +38,9 @@ class Compose:
 class RandomHorizontalFlip:
     """Mirror left-right with probability p: x -> W - x, so a box (x1, x2) becomes (W - x2, W - x1)."""
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, keypoint_flip: Sequence[int] | None = None) -> None:
         self.p = p
+        self.keypoint_flip = list(keypoint_flip) if keypoint_flip else None  # joint i becomes joint flip[i]
 
     def __call__(self, image: Tensor, target: Target | None = None) -> tuple[Tensor, Target | None]:
         if torch.rand(()) >= self.p:
@@ -52,6 +53,12 @@ class RandomHorizontalFlip:
             target["boxes"] = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], dim=1)
             if "masks" in target:
                 target["masks"] = target["masks"].flip(-1)
+            if "keypoints" in target:  # [N, K, 3]: x -> W - x, and a left hand becomes a right hand
+                kps = target["keypoints"].clone()
+                kps[..., 0] = torch.where(kps[..., 2] > 0, w - kps[..., 0], kps[..., 0])
+                if self.keypoint_flip is not None:
+                    kps = kps[:, self.keypoint_flip]
+                target["keypoints"] = kps
         return image, target
 
     def __repr__(self) -> str:
@@ -83,6 +90,8 @@ class Resize:
         target = dict(target)
         sx, sy = new_w / w, new_h / h
         target["boxes"] = target["boxes"] * torch.tensor([sx, sy, sx, sy], dtype=target["boxes"].dtype)
+        if "keypoints" in target:
+            target["keypoints"] = target["keypoints"] * torch.tensor([sx, sy, 1.0])
         if "area" in target:
             target["area"] = target["area"] * (sx * sy)
         if "masks" in target:

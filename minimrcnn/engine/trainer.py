@@ -155,7 +155,7 @@ def train(
                         collate_fn=collate, num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0,
                         generator=torch.Generator().manual_seed(tc.seed))  # fmt: skip
     # (its own generator: creating the iterator must not draw from the global RNG that resume restores)
-    flip = RandomHorizontalFlip(0.5) if tc.hflip else None
+    flip = RandomHorizontalFlip(0.5, dataset.keypoint_flip) if tc.hflip else None
 
     def checkpoint(it: int) -> None:
         rngs = dist.gather(rng_state())  # every rank's generators
@@ -225,7 +225,7 @@ def train(
     if tc.eval_at_end:
         val = build_dataset(tc, tc.val_split, train=False)
         ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress)
-        metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
+        metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
         result["metrics"] = metrics
         if dist.is_main():
             (out / "eval.json").write_text(json.dumps({"iteration": it, **metrics}, indent=2))

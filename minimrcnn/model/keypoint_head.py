@@ -32,7 +32,9 @@ class KeypointHead(nn.Module):
             layers += [conv, nn.ReLU(inplace=True)]
         self.convs = nn.Sequential(*layers)
         # kernel 4, stride 2, padding 1: exactly doubles the side (torchvision's `kps_score_lowres`)
-        self.deconv = nn.ConvTranspose2d(dim if num_convs else in_channels, num_keypoints, 4, stride=2, padding=1)
+        self.deconv = nn.ConvTranspose2d(
+            dim if num_convs else in_channels, num_keypoints, 4, stride=2, padding=1
+        )
         nn.init.kaiming_normal_(self.deconv.weight, mode="fan_out", nonlinearity="relu")
         nn.init.zeros_(self.deconv.bias)
         self.num_keypoints = num_keypoints
@@ -43,7 +45,7 @@ class KeypointHead(nn.Module):
 
 
 def keypoint_targets(keypoints: Tensor, rois: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """Keypoints [N, K, 3] (x, y, v) of each RoI's matched object, rois [N, 4] -> (index [N, K], valid [N, K]).
+    """Keypoints [N, K, 3] (x, y, v) of each RoI's matched object, rois [N, 4] -> index, valid: [N, K].
 
     index = row * size + col of the grid cell that holds the keypoint, cell = floor((x - x1) * size / w);
     a keypoint exactly on the right (bottom) edge goes to the last column (row), as in torchvision.
