@@ -71,6 +71,12 @@ class ModelConfig:
     mask_resolution: int = 28  # 28 or 56: the mask head pools mask_resolution // 2 and upsamples x2
     mask_head_dim: int = 256
     head_norm: str = "none"  # none | gn: GroupNorm in the box and mask heads (helps small batches)
+    # ---- keypoint head (the paper's Section 5; a model can have masks, keypoints or both)
+    keypoint_on: bool = False
+    num_keypoints: int = 17  # COCO person: 17 joints
+    keypoint_head_dim: int = 512  # the width of its 3x3 convs
+    keypoint_head_convs: int = 8
+    keypoint_pool_size: int = 14  # RoIs pooled 14x14, heatmaps 4x that: 56x56
 
     @property
     def mask_pool_size(self) -> int:
@@ -94,6 +100,11 @@ class ModelConfig:
                 )
         if self.mask_resolution % 2:
             raise ConfigError(f"model.mask_resolution={self.mask_resolution}: must be even")
+        if self.keypoint_on and (not self.fpn or self.num_keypoints < 1):
+            raise ConfigError(
+                f"model.keypoint_on=True needs fpn=True and num_keypoints >= 1 (got fpn={self.fpn}, "
+                f"num_keypoints={self.num_keypoints})"
+            )
         if self.num_classes < 2:
             raise ConfigError(f"model.num_classes={self.num_classes}: needs background + at least one class")
         return self

@@ -15,6 +15,7 @@ from minimrcnn.config import ModelConfig
 from minimrcnn.model.anchors import AnchorGenerator
 from minimrcnn.model.backbone import ResNetBody, out_channels, resnet
 from minimrcnn.model.fpn import FPN
+from minimrcnn.model.keypoint_head import KeypointHead
 from minimrcnn.model.mask_head import MaskHead, mask_channels
 from minimrcnn.model.poolers import MultiScaleRoIPool
 from minimrcnn.model.roi_heads import BoxPredictor, ConvFCHead, Res5Head, RoIHeads, TwoMLPHead
@@ -112,13 +113,17 @@ class MaskRCNN(nn.Module):
             cfg.detections_per_img,
             c4=not cfg.fpn,
             aligned=cfg.aligned,
+            keypoint_pooler=pooler(cfg.keypoint_pool_size) if cfg.keypoint_on else None,
+            keypoint_head=KeypointHead(c, cfg.num_keypoints, cfg.keypoint_head_dim, cfg.keypoint_head_convs)
+            if cfg.keypoint_on
+            else None,
         )
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
         if self.training:
             if targets is None:
                 raise ValueError("MaskRCNN: targets are required in training mode")
-            check_targets(targets, self.cfg.mask_on)
+            check_targets(targets, self.cfg.mask_on, self.cfg.num_keypoints if self.cfg.keypoint_on else 0)
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         batch, targets = self.transform(images, targets)
         feats = self.backbone(batch.tensors)
@@ -130,12 +135,23 @@ class MaskRCNN(nn.Module):
         return self.transform.postprocess(detections, batch.image_sizes, original_sizes, self.cfg.aligned)
 
 
-def check_targets(targets: list[dict[str, Tensor]], need_masks: bool) -> None:
+def check_targets(targets: list[dict[str, Tensor]], need_masks: bool, num_keypoints: int = 0) -> None:
     """Fail early, naming the image and field, instead of deep inside a loss."""
     for i, t in enumerate(targets):
-        for key in ("boxes", "labels") + (("masks",) if need_masks else ()):
+        for key in (
+            ("boxes", "labels")
+            + (("masks",) if need_masks else ())
+            + (("keypoints",) if num_keypoints else ())
+        ):
             if key not in t:
                 raise ValueError(f"targets[{i}]: missing '{key}'")
+        if num_keypoints:
+            kps, n = t["keypoints"], t["boxes"].shape[0]
+            if kps.shape != (n, num_keypoints, 3) or not kps.is_floating_point():
+                raise ValueError(
+                    f"targets[{i}]['keypoints']: expected float [{n}, {num_keypoints}, 3] (x, y, v), "
+                    f"got {kps.dtype} {tuple(kps.shape)}"
+                )
         boxes = t["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
             raise ValueError(f"targets[{i}]['boxes']: expected [N, 4], got {tuple(boxes.shape)}")

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from minimrcnn.model.keypoint_head import KeypointHead, heatmaps_to_keypoints, keypoint_loss, keypoint_targets
 from minimrcnn.model.mask_head import MaskHead, conv_gn_relu, mask_loss, mask_probabilities, mask_targets
 from minimrcnn.model.poolers import MultiScaleRoIPool
 from minimrcnn.model.postprocess import detect
@@ -97,6 +98,8 @@ class RoIHeads(nn.Module):
         detections_per_img: int = 100,
         c4: bool = False,
         aligned: bool = False,
+        keypoint_pooler: MultiScaleRoIPool | None = None,
+        keypoint_head: KeypointHead | None = None,
     ):
         super().__init__()
         self.box_pooler, self.box_head, self.box_predictor = box_pooler, box_head, box_predictor
@@ -112,6 +115,7 @@ class RoIHeads(nn.Module):
         )
         self.c4 = c4  # C4: the mask branch reuses the box head's conv5 (Res5Head) before its deconv
         self.aligned = aligned  # pixel-centre mask targets (and pasting, in the model's postprocess)
+        self.keypoint_pooler, self.keypoint_head = keypoint_pooler, keypoint_head
 
     def sample_proposals(self, proposals: list[Tensor], targets: list[dict[str, Tensor]]):
         """Add the GT boxes to the proposals, label them (class, 0 background, -1 ignore), sample."""
@@ -186,6 +190,17 @@ class RoIHeads(nn.Module):
                 losses["loss_mask"] = mask_loss(
                     logits, pos_labels, torch.cat(gt_targets), self.mask_loss_kind
                 )
+            if self.keypoint_head is not None:  # the same positive RoIs, a one-hot target per joint
+                pos = [torch.where(lab > 0)[0] for lab in labels]
+                pos_boxes = [p[i] for p, i in zip(proposals, pos)]
+                logits = self.keypoint_head(
+                    self.keypoint_pooler(feats, pos_boxes, image_sizes)
+                )  # [P, K, M, M]
+                index, valid = zip(*(
+                    keypoint_targets(t["keypoints"][m[i]], b, logits.shape[-1])
+                    for t, b, m, i in zip(targets, pos_boxes, matched, pos)
+                ))  # fmt: skip
+                losses["loss_keypoint"] = keypoint_loss(logits, torch.cat(index), torch.cat(valid))
             return [], losses
 
         detections = detect(
@@ -207,4 +222,11 @@ class RoIHeads(nn.Module):
             )
             for d, p in zip(detections, probs.split([b.shape[0] for b in boxes])):
                 d["masks"] = p  # [n, 1, M, M]
+        if self.keypoint_head is not None:
+            boxes = [d["boxes"] for d in detections]
+            logits = self.keypoint_head(self.keypoint_pooler(feats, boxes, image_sizes))  # [N, K, M, M]
+            xy, scores = heatmaps_to_keypoints(logits, torch.cat(boxes))
+            counts = [b.shape[0] for b in boxes]
+            for d, k, s in zip(detections, xy.split(counts), scores.split(counts)):
+                d["keypoints"], d["keypoints_scores"] = k, s  # [n, K, 3], [n, K]
         return detections, {}
