@@ -2,7 +2,7 @@
 
 Each 128 x 128 image shows 1-4 stick figures on the textured backgrounds of the shapes dataset. A figure
 has 9 joints (head, neck, hands, hip, knees, feet) in a random pose: the torso leans, the arms swing
-anywhere, the legs bend at the knees. Figures are 24-100 px tall, may overlap (a later figure hides at
+anywhere, the legs bend at the knees. Figures are 32-100 px tall, may overlap (a later figure hides at
 most half of an earlier one) and may stand partly outside the frame. The left limbs are painted darker
 than the right ones, so "left" is something a network can see (as a person's face tells it on COCO).
 
@@ -48,7 +48,7 @@ CATEGORIES = [
      "keypoint_sigmas": SIGMAS},
 ]  # fmt: skip
 DEFAULT_NUM_IMAGES = {"train": 1000, "val": 100}
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MIN_VISIBLE = 0.5
 PLACEMENT_TRIES = 20
 LEFT = [2, 5, 7]  # joint indices on the left side (their limbs are painted darker)
@@ -98,7 +98,7 @@ def generate_image(
     scale = image_size / 128
     figures: list[Figure] = []
     for _ in range(rng.integers(1, 5)):  # 1..4 figures
-        height = math.exp(rng.uniform(math.log(24 * scale), math.log(100 * scale)))
+        height = math.exp(rng.uniform(math.log(32 * scale), math.log(100 * scale)))
         for _ in range(PLACEMENT_TRIES):
             # the hip may sit up to a fifth of the figure outside the frame: some joints leave the image
             m = 0.2 * height
@@ -158,7 +158,7 @@ def _segment(xx: np.ndarray, yy: np.ndarray, a: np.ndarray, b: np.ndarray, radiu
 
 
 def _strokes(joints: np.ndarray, height: float, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-    r = max(1.0, 0.045 * height)  # limb half-thickness
+    r = max(1.0, 0.055 * height)  # limb half-thickness
     body = _segment(xx, yy, joints[1], joints[4], r) | _segment(xx, yy, joints[0], joints[0], 0.09 * height)
     left = np.zeros_like(body)
     right = np.zeros_like(body)
@@ -175,7 +175,7 @@ def _strokes(joints: np.ndarray, height: float, xx: np.ndarray, yy: np.ndarray) 
 
 def _drawn_area(height: float) -> float:
     """Roughly how many pixels a whole figure covers (limbs ~ 2.2 heights of 2r, the head a disk)."""
-    r = max(1.0, 0.045 * height)
+    r = max(1.0, 0.055 * height)
     return 2.2 * height * 2 * r + math.pi * (0.09 * height) ** 2
 
 
