@@ -31,13 +31,21 @@ from matplotlib.figure import Figure
 
 from minimrcnn.viz import color
 
-LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask")
+LOSS_TERMS = (
+    "loss_objectness",
+    "loss_rpn_box_reg",
+    "loss_classifier",
+    "loss_box_reg",
+    "loss_mask",
+    "loss_keypoint",
+)
 LABELS = {
     "loss_objectness": "RPN objectness",
     "loss_rpn_box_reg": "RPN box",
     "loss_classifier": "classifier",
     "loss_box_reg": "box regression",
     "loss_mask": "mask",
+    "loss_keypoint": "keypoint",
     "loss": "total",
 }
 

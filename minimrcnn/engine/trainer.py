@@ -165,6 +165,7 @@ def train(
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
                 "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
                 "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id],
+                "keypoint_names": list(dataset.keypoint_names), "skeleton": dataset.skeleton,
             })  # fmt: skip
 
     net.train()
