@@ -79,18 +79,19 @@ def run_sets(
     sets: list[str], seeds: list[int], iters: int, out: Path, runs: Path, data_root: str = "data/figures"
 ) -> dict:
     results: dict[str, Any] = {"iters": iters, "seeds": seeds, "sets": {}, "runs": {}, "table": {}}
+    variants: dict[str, Variant] = {}
     for name in sets:
-        title, paper, variants = SETS[name]
-        results["sets"][name] = {"title": title, "paper": paper, "variants": [v.name for v in variants],
-                                 "labels": {v.name: v.label for v in variants}}  # fmt: skip
-        for v in variants:
-            for seed in seeds:
-                if not any(r["seed"] == seed for r in results["runs"].get(v.name, [])):
-                    print(f"{v.label}, seed {seed}", flush=True)
-                    results["runs"].setdefault(v.name, []).append(run_one(v, seed, iters, runs, data_root))
+        title, paper, members = SETS[name]
+        results["sets"][name] = {"title": title, "paper": paper, "variants": [v.name for v in members],
+                                 "labels": {v.name: v.label for v in members}}  # fmt: skip
+        variants |= {v.name: v for v in members}
+    for seed in seeds:  # seeds outside: an interrupted sweep still has every variant on the same seeds
+        for v in variants.values():
+            print(f"{v.label}, seed {seed}", flush=True)
+            results["runs"].setdefault(v.name, []).append(run_one(v, seed, iters, runs, data_root))
             results["table"][v.name] = summarize(results["runs"][v.name])
             out.mkdir(parents=True, exist_ok=True)
-            (out / "results.json").write_text(json.dumps(results, indent=1))  # after every variant
+            (out / "results.json").write_text(json.dumps(results, indent=1))  # after every run
     return results
 
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--iters", type=int, default=400, help="training iterations per run (default 400)")
+    p.add_argument("--iters", type=int, default=150, help="training iterations per run (default 150)")
     p.add_argument("--out", type=Path, default=Path("results/keypoints"))
     p.add_argument("--runs", type=Path, default=Path("runs/keypoints"), help="run folders (checkpoints)")
     p.add_argument("--data-root", default="data/figures")
