@@ -272,8 +272,8 @@ def figures_cpu() -> Config:
     m.keypoint_on, m.num_keypoints = True, 9
     m.keypoint_head_dim, m.keypoint_head_convs = 64, 4
     cfg.train.dataset, cfg.train.data_root = "figures", "data/figures"
-    # a step costs 1.12x a shapes_cpu step (CPU time, 1 thread, benchmarks/preset_step.py): ~0.25 s on 2 cores,
-    # so the cosine schedule ends inside the 270 s cap
+    # a step costs 1.12x a shapes_cpu step (CPU time, 1 thread, benchmarks/preset_step.py): ~0.25 s on
+    # 2 cores, so the cosine schedule ends inside the 270 s cap
     cfg.train.iters = 1050
     return cfg
 

@@ -21,13 +21,14 @@ import json
 import math
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pycocotools.mask as mask_utils
 from PIL import Image
 
-from minimrcnn.data.shapes import _atomic_write, _background, _is_complete, _lock
+from minimrcnn.data.shapes import _atomic_write, _background, generate_once
 
 KEYPOINTS = [
     "head",
@@ -74,16 +75,8 @@ def ensure_figures(
         raise ValueError(f"figures split {split!r}: image_size must be >= 64, got {image_size}")
     manifest = {"generator_version": GENERATOR_VERSION, "split": split, "num_images": num_images,
                 "image_size": image_size, "seed": seed}  # fmt: skip
-    manifest_file = root / "annotations" / f"figures_{split}.manifest.json"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    ann_file.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(root / "annotations" / f".figures_{split}.lock"):
-        if not _is_complete(manifest_file, manifest, images_dir, ann_file):
-            manifest_file.unlink(missing_ok=True)
-            for old in images_dir.glob("*.png"):
-                old.unlink()
-            _write_split(images_dir, ann_file, split, num_images, image_size, seed)
-            _atomic_write(manifest_file, json.dumps(manifest, indent=1))
+    write = partial(_write_split, images_dir, ann_file, split, num_images, image_size, seed)
+    generate_once(root / "annotations" / f"figures_{split}", manifest, images_dir, ann_file, write)
     return images_dir, ann_file
 
 
