@@ -1,5 +1,6 @@
 """Chapter 10's checkers name the usual mistakes (the shared contract is in test_chapter_checkers.py)."""
 
+import json
 import math
 
 import numpy as np
@@ -68,3 +69,34 @@ def test_oks_equals_cocoeval():
                          "score": 1.0 - i / 10} for i, d in enumerate(det)]}  # fmt: skip
     ev.params.maxDets = [100]
     np.testing.assert_allclose(ev.computeOks(1, 1)[:, 0], ch10.oks(det, gt, area, sigmas), rtol=1e-12)
+
+
+def test_keypoint_sweep_configs_and_summary(monkeypatch, tmp_path):
+    from minimrcnn import ablate_keypoints as ak
+
+    pool = ak.sweep_config(ak.SETS["pooler"][2][0], seed=2, iters=40)
+    both = ak.sweep_config(ak.SETS["mask"][2][1], seed=1, iters=40)
+    assert (pool.model.pooler, pool.model.mask_on, pool.train.seed, pool.train.iters) == (
+        "roipool",
+        False,
+        2,
+        40,
+    )
+    assert both.model.mask_on and both.model.keypoint_on and both.model.pooler == "roialign"
+    assert pool.train.time_budget_s == 0  # the same budget in iterations whatever the machine
+
+    calls = []
+
+    def fake_run(v, seed, iters, runs, data_root):
+        calls.append((v.name, seed))
+        ap = {"roipool": 0.2, "keypoint": 0.3, "keypoint_mask": 0.31}[v.name] + 0.01 * seed
+        return {"seed": seed, "keypoints": dict.fromkeys(ak.METRICS, ap)}
+
+    monkeypatch.setattr(ak, "run_one", fake_run)
+    results = ak.run_sets(["pooler", "mask"], [0, 1, 2], 40, tmp_path, tmp_path / "runs")
+    assert calls[:3] == [("roipool", 0), ("keypoint", 0), ("keypoint_mask", 0)]  # seeds outermost
+    assert len(calls) == 9  # the RoIAlign keypoint-only runs serve both tables
+    row = results["table"]["keypoint"]
+    assert row["AP"] == pytest.approx(31.0) and row["AP_std"] == pytest.approx(1.0)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["sets"]["pooler"]["paper"]["keypoint"][0] == 64.2
