@@ -1,7 +1,12 @@
 """Training-step time of minimrcnn vs torchvision's maskrcnn_resnet50_fpn: same weights, config and batch.
 
-    python benchmarks/train_step.py                      # CPU, short side 512, batch 2
+    python benchmarks/train_step.py --size 320 --steps 5                       # CPU, short side 320, batch 2
     python benchmarks/train_step.py --device cuda --size 800 --batch 4 --amp   # the GPU benchmark
+
+Both models are built as the COCO recipe trains them: ResNet-50-FPN with frozen batch norm and the top 3
+ResNet stages trainable (torchvision's `maskrcnn_resnet50_fpn(weights=None)` would silently give trainable
+BatchNorm and all 5 stages, so the torchvision model is assembled from its parts), 81 classes, and a batch of
+synthetic images with 7 objects each, about COCO's average. `--amp` runs both under bf16 autocast.
 
 The two models alternate step by step so that machine noise hits both alike; the script prints the
 median step time of each and the ratio (ours / torchvision; below 1 means minimrcnn is faster),
@@ -22,22 +27,36 @@ import torchvision
 from minimrcnn.convert import from_torchvision, torchvision_config
 
 
-def synthetic_batch(n: int, size: int, device: torch.device, seed: int = 0):
-    """n images (short side `size`, 4:3) with 3 random boxes + masks each, 80 classes."""
+def synthetic_batch(n: int, size: int, device: torch.device, seed: int = 0, objects: int = 7):
+    """n images (short side `size`, 4:3) with `objects` random boxes + masks each, 80 classes."""
     g = torch.Generator().manual_seed(seed)
     h, w = size, size * 4 // 3
     images, targets = [], []
     for _ in range(n):
-        xy = torch.rand(3, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
-        wh = torch.rand(3, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3]) + 16
+        xy = torch.rand(objects, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+        wh = torch.rand(objects, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3]) + 16
         boxes = torch.cat([xy, xy + wh], 1).round()
-        masks = torch.zeros(3, h, w, dtype=torch.uint8)
+        masks = torch.zeros(objects, h, w, dtype=torch.uint8)
         for i, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):  # building test data, not a hot path
             masks[i, y1:y2, x1:x2] = 1
-        labels = torch.randint(1, 81, (3,), generator=g)
+        labels = torch.randint(1, 81, (objects,), generator=g)
         images.append(torch.rand(3, h, w, generator=g).to(device))
         targets.append({"boxes": boxes.to(device), "labels": labels.to(device), "masks": masks.to(device)})
     return images, targets
+
+
+def coco_recipe_torchvision(size: int) -> torch.nn.Module:
+    """torchvision's Mask R-CNN R50-FPN as the COCO recipe trains it: frozen BN, 3 trainable stages."""
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+
+    trunk = torchvision.models.resnet50(weights=None, norm_layer=torchvision.ops.misc.FrozenBatchNorm2d)
+    with torch.no_grad():  # ImageNet-like statistics, so that activations stay in range
+        for m in trunk.modules():
+            if isinstance(m, torchvision.ops.misc.FrozenBatchNorm2d):
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.2, 1.0)
+    backbone = _resnet_fpn_extractor(trunk, trainable_layers=3)
+    return torchvision.models.detection.MaskRCNN(backbone, num_classes=81, min_size=size, max_size=size * 2)
 
 
 def step_fn(model, images, targets, opt, device, amp: bool):
@@ -72,10 +91,7 @@ def main() -> None:
     args = p.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    tv = torchvision.models.detection.maskrcnn_resnet50_fpn(
-        weights=None, weights_backbone=None, num_classes=81, min_size=args.size, max_size=args.size * 2,
-        trainable_backbone_layers=3, norm_layer=torchvision.ops.misc.FrozenBatchNorm2d,
-    )  # fmt: skip
+    tv = coco_recipe_torchvision(args.size)
     models = {"torchvision": tv}
     for kernel in ("torchvision", "minimrcnn"):
         cfg = torchvision_config(tv)

@@ -14,12 +14,10 @@ from minimrcnn.model.mask_rcnn import MaskRCNN
 
 
 def run(main: Callable[[], int | None]) -> None:
-    """Call main(); a UserError or DataError (a bad file, key or value) exits 1 with one line on stderr."""
-    from minimrcnn.data import DataError
-
+    """Call main(); a UserError (a bad file, key or value) exits 1 with one line on stderr."""
     try:
         code = main()
-    except (UserError, DataError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -100,6 +100,17 @@ class ModelConfig:
                 )
         if self.mask_resolution % 2:
             raise ConfigError(f"model.mask_resolution={self.mask_resolution}: must be even")
+        for stage in ("rpn", "box"):
+            low, high = getattr(self, f"{stage}_bg_iou_thresh"), getattr(self, f"{stage}_fg_iou_thresh")
+            if low > high:
+                raise ConfigError(
+                    f"model.{stage}_bg_iou_thresh={low} exceeds model.{stage}_fg_iou_thresh={high}"
+                )
+        if not self.fpn and self.mask_on and self.mask_resolution != self.box_pool_size:
+            raise ConfigError(
+                f"model.mask_resolution={self.mask_resolution}: C4 masks upsample conv5's output on the box "
+                f"pooler's RoIs, so it must equal model.box_pool_size={self.box_pool_size}"
+            )
         if self.keypoint_on and (not self.fpn or self.num_keypoints < 1):
             raise ConfigError(
                 f"model.keypoint_on=True needs fpn=True and num_keypoints >= 1 (got fpn={self.fpn}, "
@@ -130,8 +141,7 @@ class TrainConfig:
     warmup_factor: float = 0.001
     base_batch_size: int = 16  # lr is scaled linearly by (total batch / base_batch_size)
     scale_lr: bool = True
-    hflip: bool = True
-    scale_jitter: tuple[int, ...] = ()  # short sides to pick from in training (empty: model.min_size)
+    hflip: bool = True  # random horizontal flips in training (scale jitter: several model.min_size)
     num_workers: int = 2
     amp: bool = True  # only on CUDA; bf16 where supported
     channels_last: bool = False
@@ -199,7 +209,7 @@ def shapes_cpu() -> Config:
         head_norm="gn",
         detections_per_img=50,
         roi_kernel="minimrcnn",  # our PyTorch RoIAlign: the one the chapters derive, and faster on CPU
-        aligned=True,  # pixel centres everywhere: pooling, mask targets, pasting (see model/postprocess.py)
+        aligned=True,  # pixel centres everywhere: pooling, mask targets, pasting (see model/paste.py)
     )
     train = TrainConfig(
         batch_size=4,
@@ -272,8 +282,8 @@ def figures_cpu() -> Config:
     m.keypoint_on, m.num_keypoints = True, 9
     m.keypoint_head_dim, m.keypoint_head_convs = 64, 4
     cfg.train.dataset, cfg.train.data_root = "figures", "data/figures"
-    # a step costs 1.12x a shapes_cpu step (CPU time, 1 thread, benchmarks/preset_step.py): ~0.25 s on
-    # 2 cores, so the cosine schedule ends inside the 270 s cap
+    # at most 1050 iterations; the 270 s budget plans the actual count (engine/budget.py). A step costs
+    # 1.12x a shapes_cpu step (CPU time, 1 thread, benchmarks/preset_step.py)
     cfg.train.iters = 1050
     return cfg
 

@@ -9,6 +9,10 @@ class ConfigError(UserError, ValueError):
     pass
 
 
+class DataError(UserError, ValueError):
+    """A problem with the data on disk (missing file, malformed JSON, ...)."""
+
+
 class CheckpointError(UserError):
     pass
 

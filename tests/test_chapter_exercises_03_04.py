@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minimrcnn.model.fpn import FPN, RoILevelMapper
+from minimrcnn.model.fpn import FPN
+from minimrcnn.model.poolers import RoILevelMapper
 from minimrcnn.ops import BoxCoder, box_iou
 from minimrcnn.solutions import ch03, ch04
 

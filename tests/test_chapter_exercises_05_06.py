@@ -2,7 +2,7 @@
 
 The solutions themselves are checked against the package: ``predicted_mask_probs`` against
 ``mask_probabilities``, ``expand_box`` against the integer boxes that ``paste_masks_in_image`` writes
-into, ``box_regression_loss`` against ``RoIHeads.box_losses`` and ``sigmoid_mask_loss`` against
+into, ``box_regression_loss`` against ``box_losses`` and ``sigmoid_mask_loss`` against
 ``mask_loss(kind="sigmoid")``.
 """
 
@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from minimrcnn.model.box_head import box_losses
 from minimrcnn.model.mask_head import mask_loss, mask_probabilities
-from minimrcnn.model.postprocess import paste_masks_in_image
-from minimrcnn.model.roi_heads import RoIHeads
+from minimrcnn.model.paste import paste_masks_in_image
 from minimrcnn.solutions import ch05, ch06
 
 
@@ -267,12 +267,11 @@ def test_sigmoid_mask_loss_mistakes(student, message, capsys):
     assert message in _verdict(ch06.check_sigmoid_mask_loss, student, capsys)
 
 
-def test_box_regression_loss_is_roi_heads_box_losses():
+def test_box_regression_loss_is_box_losses():
     g = torch.Generator().manual_seed(1)
     labels = torch.tensor([0, 2, 0, 1, 3, 0, 0, 1])
     deltas, targets = torch.randn(8, 16, generator=g), torch.randn(8, 4, generator=g)
-    heads = RoIHeads(None, None, None, None, None)
-    want = heads.box_losses(torch.zeros(8, 4), deltas, labels, targets)["loss_box_reg"]
+    want = box_losses(torch.zeros(8, 4), deltas, labels, targets)["loss_box_reg"]
     torch.testing.assert_close(ch06.box_regression_loss(deltas, labels, targets), want)
 
 

@@ -22,7 +22,8 @@ from minimrcnn.data import DataError, build_dataset
 from minimrcnn.data.coco import CocoInstances
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
 from minimrcnn.data.shapes import ensure_shapes, uncompressed_rle
-from minimrcnn.data.transforms import Compose, RandomHorizontalFlip, RandomResize, Resize, resized_shape
+from minimrcnn.data.transforms import RandomHorizontalFlip
+from minimrcnn.errors import UserError
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -34,8 +35,10 @@ def shapes(tmp_path_factory) -> Path:
     return root
 
 
-def train_set(root: Path, train: bool = True, transforms=None) -> CocoInstances:
-    return CocoInstances(root / "train", root / "annotations" / "instances_train.json", train, transforms)
+def train_set(root: Path, train: bool = True) -> CocoInstances:
+    return CocoInstances(
+        root / "train", root / "annotations" / "instances_train.json", drop_crowd=train, skip_empty=train
+    )
 
 
 def mask_box(mask: torch.Tensor) -> torch.Tensor:
@@ -167,7 +170,7 @@ def test_dataset_outputs(shapes):
         assert sorted(ds.label_to_cat_id[label] for label in target["labels"].tolist()) == cat_ids
 
 
-def test_crowd_removed_in_train_kept_in_eval(shapes):
+def test_crowd_dropped_for_training_kept_for_evaluation(shapes):
     train, evaluation = train_set(shapes, train=True), train_set(shapes, train=False)
     crowd_images = sorted({a["image_id"] for a in train.coco.anns.values() if a["iscrowd"]})
     assert crowd_images
@@ -179,16 +182,17 @@ def test_crowd_removed_in_train_kept_in_eval(shapes):
         assert len(t_eval["labels"]) == len(t_train["labels"]) + t_eval["iscrowd"].sum()
 
 
-def test_images_without_objects_skipped_in_train_only(tmp_path):
+def test_images_without_objects_skipped_only_when_asked(tmp_path):
     images = [{"id": 1, "width": 20, "height": 10}, {"id": 2, "width": 20, "height": 10},
               {"id": 3, "width": 20, "height": 10}]
     anns = [{"image_id": 1, "bbox": [2, 2, 5, 5]},
             {"image_id": 2, "bbox": [2, 2, 5, 5], "iscrowd": 1,
              "segmentation": uncompressed_rle(np.pad(np.ones((5, 5), bool), ((2, 3), (2, 13))))}]
     ann_file = write_coco(tmp_path, images, anns)
-    assert CocoInstances(tmp_path / "images", ann_file, train=True).ids == [1]
-    assert CocoInstances(tmp_path / "images", ann_file, train=False).ids == [1, 2, 3]
-    _, target = CocoInstances(tmp_path / "images", ann_file, train=False)[2]  # no annotation at all
+    assert CocoInstances(tmp_path / "images", ann_file, drop_crowd=True, skip_empty=True).ids == [1]
+    assert CocoInstances(tmp_path / "images", ann_file, skip_empty=True).ids == [1, 2]  # 2 has a crowd region
+    assert CocoInstances(tmp_path / "images", ann_file, drop_crowd=True).ids == [1, 2, 3]
+    _, target = CocoInstances(tmp_path / "images", ann_file)[2]  # no annotation at all
     assert target["boxes"].shape == (0, 4) and target["masks"].shape == (0, 10, 20)
 
 
@@ -201,7 +205,7 @@ def test_degenerate_boxes_dropped_and_logged(tmp_path, caplog):
             {"image_id": 2, "bbox": [3, 3, 4, 0]}]  # zero height: image 2 has no usable object
     ann_file = write_coco(tmp_path, images, anns)
     with caplog.at_level(logging.WARNING, logger="minimrcnn.data.coco"):
-        ds = CocoInstances(tmp_path / "images", ann_file, train=True)
+        ds = CocoInstances(tmp_path / "images", ann_file, skip_empty=True)
     assert [r.getMessage() for r in caplog.records] == ["instances_tiny.json: dropped 4 degenerate boxes"]
     assert ds.ids == [1]
     _, target = ds[0]
@@ -213,7 +217,7 @@ def test_grayscale_and_rgba_become_rgb(tmp_path):
     images = [{"id": 1, "width": 16, "height": 8, "mode": "L", "colour": 51},
               {"id": 2, "width": 16, "height": 8, "mode": "RGBA", "colour": (255, 0, 102, 40)}]
     anns = [{"image_id": 1, "bbox": [1, 1, 4, 4]}, {"image_id": 2, "bbox": [1, 1, 4, 4]}]
-    ds = CocoInstances(tmp_path / "images", write_coco(tmp_path, images, anns), train=True)
+    ds = CocoInstances(tmp_path / "images", write_coco(tmp_path, images, anns), skip_empty=True)
     gray, _ = ds[0]
     rgba, _ = ds[1]
     assert gray.shape == rgba.shape == (3, 8, 16)
@@ -254,8 +258,9 @@ def test_bad_annotation_input_is_named(tmp_path, breakage, message):
             dataset["annotations"][0]["category_id"] = 4
         ann_file.write_text(json.dumps(dataset))
     with pytest.raises(DataError, match=message) as info:
-        CocoInstances(images_dir, ann_file, train=True)
+        CocoInstances(images_dir, ann_file, skip_empty=True)
     assert "\n" not in str(info.value)
+    assert isinstance(info.value, UserError)  # one error family: the command-line tools print it as one line
 
 
 def test_bad_image_input_is_named(tmp_path):
@@ -266,7 +271,7 @@ def test_bad_image_input_is_named(tmp_path):
     (tmp_path / "images" / "001.png").unlink()
     (tmp_path / "images" / "002.png").write_bytes(b"not a png")
     Image.new("RGB", (9, 8)).save(tmp_path / "images" / "003.png")
-    ds = CocoInstances(tmp_path / "images", ann_file, train=True)
+    ds = CocoInstances(tmp_path / "images", ann_file, skip_empty=True)
     with pytest.raises(DataError, match=r"001\.png: image file not found \(listed in instances_tiny\.json\)"):
         ds[0]
     with pytest.raises(DataError, match=r"002\.png: cannot read image"):
@@ -285,37 +290,6 @@ def test_flip_moves_boxes_with_masks(shapes):
     assert torch.equal(f_target["labels"], target["labels"])
     same, s_target = RandomHorizontalFlip(p=0.0)(image, target)
     assert same is image and s_target is target
-
-
-def test_resize_keeps_boxes_tight(shapes):
-    ds = train_set(shapes)
-    image, target = ds[5]
-    for min_size, max_size in ((200, 1000), (77, 77), (300, 150)):
-        out, t = Compose([Resize(min_size, max_size)])(image, target)
-        side = min(min_size, max_size)
-        assert out.shape == (3, side, side) and t["masks"].shape[1:] == (side, side)
-        assert t["masks"].dtype == torch.uint8
-        assert_boxes_tight(t, tol=1.0)
-        assert torch.allclose(t["area"], target["area"] * (side / 128) ** 2)
-    # a non-square image: the left 96 columns, with the objects that lie entirely inside them
-    inside = target["boxes"][:, 2] <= 96
-    assert inside.any()
-    crop = {"boxes": target["boxes"][inside], "masks": target["masks"][inside][:, :, :96]}
-    out, t = Resize(48, 1000)(image[:, :, :96], crop)
-    assert out.shape == (3, 64, 48) and t["masks"].shape[1:] == (64, 48)
-    assert_boxes_tight(t, tol=1.0)
-
-
-def test_resize_rules():
-    assert resized_shape(480, 640, 800, 1333) == (800, 1067)
-    assert resized_shape(400, 1200, 800, 1333) == (444, 1333)  # long side capped
-    torch.manual_seed(0)
-    image = torch.rand(3, 50, 100)
-    sides = {RandomResize([20, 30, 40], 1000)(image)[0].shape[1] for _ in range(30)}
-    assert sides == {20, 30, 40}
-    empty = {"boxes": torch.zeros(0, 4), "masks": torch.zeros(0, 50, 100, dtype=torch.uint8)}
-    _, t = Resize(25, 1000)(image, empty)
-    assert t["masks"].shape == (0, 25, 50)
 
 
 # ---------------------------------------------------------------------------------------------- batching
@@ -383,7 +357,8 @@ def test_build_dataset(tmp_path):
     train = build_dataset(cfg, "train", train=True)
     val = build_dataset(cfg, "val", train=False)
     assert len(train) <= 8 and len(val) == 3 and train.num_classes == 4
-    assert isinstance(train.transforms, RandomHorizontalFlip) and val.transforms is None
+    assert train.transforms is None and val.transforms is None  # the trainer flips, the model resizes
+    assert (train.drop_crowd, train.skip_empty, val.drop_crowd, val.skip_empty) == (True, True, False, False)
     assert json.loads((tmp_path / "shapes" / "annotations" / "instances_train.json").read_text())["images"][7]
     cfg = TrainConfig(dataset="coco", data_root=str(tmp_path / "coco"))
     (tmp_path / "coco" / "val2017").mkdir(parents=True)

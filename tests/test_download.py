@@ -202,7 +202,7 @@ def test_main_downloads_a_dataset_coco_instances_can_read(server, tmp_path, monk
     printed = capsys.readouterr().out
     assert f"annotations_trainval2017.zip: {len(annotations)} bytes, md5 {_md5(annotations)}" in printed
     assert not (root / "val2017.zip").exists()  # --delete-zips
-    ds = CocoInstances(root / "val2017", root / "annotations" / "instances_val2017.json", train=False)
+    ds = CocoInstances(root / "val2017", root / "annotations" / "instances_val2017.json")
     assert len(ds) == 3 and ds[0][0].shape == (3, 128, 128)
     requests = len(server.log)
     assert download.main(argv) == 0  # everything extracted already: nothing is downloaded

@@ -14,7 +14,7 @@ from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, Keypoi
 
 from minimrcnn.data.coco import CocoInstances, flip_indices
 from minimrcnn.data.figures import KEYPOINTS, SIGMAS, SKELETON, ensure_figures, generate_image
-from minimrcnn.data.transforms import RandomHorizontalFlip, Resize
+from minimrcnn.data.transforms import RandomHorizontalFlip
 from minimrcnn.engine.evaluator import coco_evaluate, keypoint_sigmas, to_coco_results
 from minimrcnn.model.keypoint_head import (
     KeypointHead,
@@ -23,6 +23,7 @@ from minimrcnn.model.keypoint_head import (
     keypoint_loss,
     keypoint_targets,
 )
+from minimrcnn.model.transform import ImageTransform
 
 
 # ---------------------------------------------------------------------------------------------- head
@@ -213,9 +214,7 @@ def test_visible_joints_lie_on_their_figure_and_hidden_ones_under_another():
 
 
 def test_read_by_the_coco_dataset_class(figures_root):
-    ds = CocoInstances(
-        figures_root / "val", figures_root / "annotations" / "person_keypoints_val.json", train=False
-    )
+    ds = CocoInstances(figures_root / "val", figures_root / "annotations" / "person_keypoints_val.json")
     assert ds.keypoint_names == KEYPOINTS and ds.skeleton == SKELETON
     assert [ds.keypoint_names[i] for i in ds.keypoint_flip][2:4] == ["right_hand", "left_hand"]
     image, target = ds[0]
@@ -233,8 +232,10 @@ def test_flip_indices_and_keypoint_flip():
     _, out = RandomHorizontalFlip(1.0, flip_indices(names))(torch.zeros(3, 16, 64), target)
     want = torch.tensor([[[54.0, 5.0, 2], [34.0, 7.0, 2], [44.0, 6.0, 1], [24.0, 8.0, 2], [0.0, 0.0, 0]]])
     torch.testing.assert_close(out["keypoints"], want)
-    _, resized = Resize(32, 1000)(torch.zeros(3, 16, 64), target)
+    transform = ImageTransform((32,), 1000, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # the model's resize: 16 -> 32
+    _, resized = transform.resize(torch.zeros(3, 16, 64), target)
     torch.testing.assert_close(resized["keypoints"][0, 0], torch.tensor([20.0, 10.0, 2.0]))
+    assert resized["keypoints"][0, 3].tolist() == [0.0, 0.0, 0.0]
 
 
 # ---------------------------------------------------------------------------------------------- COCOeval
@@ -254,7 +255,7 @@ def _detections_from_gt(coco, image_id, noise=0.0, seed=0):
 
 def test_cocoeval_keypoints_path(figures_root):
     ann_file = figures_root / "annotations" / "person_keypoints_val.json"
-    ds = CocoInstances(figures_root / "val", ann_file, train=False)
+    ds = CocoInstances(figures_root / "val", ann_file)
     np.testing.assert_allclose(keypoint_sigmas(ds.coco), SIGMAS)
 
     def score(noise):
@@ -294,7 +295,7 @@ def test_bad_keypoints_field_is_one_line(tmp_path, figures_root):
     data["annotations"][0]["keypoints"] = data["annotations"][0]["keypoints"][:-3]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
-    ds = CocoInstances(figures_root / "val", bad, train=False)
+    ds = CocoInstances(figures_root / "val", bad)
     index = ds.ids.index(data["annotations"][0]["image_id"])
     with pytest.raises(ValueError, match=r"annotation 1: 'keypoints' must hold 27 numbers"):
         ds[index]

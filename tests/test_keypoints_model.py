@@ -111,7 +111,7 @@ def test_bad_keypoint_targets_are_one_line_errors(tmp_path):
     with pytest.raises(ValueError, match=r"targets\[0\]\['keypoints'\]: expected float \[1, 9, 3\]"):
         model([image], [{**target, "keypoints": torch.zeros(1, 17, 3)}])
     with pytest.raises(ConfigError, match="keypoint_on=True needs fpn=True"):
-        ModelConfig(keypoint_on=True, fpn=False).validate()
+        ModelConfig(keypoint_on=True, fpn=False, mask_on=False).validate()
 
 
 def test_presets():

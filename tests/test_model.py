@@ -7,10 +7,11 @@ import torchvision
 from minimrcnn.config import ModelConfig, shapes_cpu
 from minimrcnn.model.anchors import AnchorGenerator, cell_anchors
 from minimrcnn.model.backbone import FrozenBatchNorm2d
-from minimrcnn.model.fpn import FPN, RoILevelMapper
-from minimrcnn.model.mask_head import MaskHead, mask_loss, mask_probabilities
+from minimrcnn.model.fpn import FPN
+from minimrcnn.model.mask_head import MaskHead, MLPMaskHead, mask_loss, mask_probabilities
 from minimrcnn.model.mask_rcnn import MaskRCNN
-from minimrcnn.model.postprocess import paste_masks_in_image
+from minimrcnn.model.paste import paste_masks_in_image
+from minimrcnn.model.poolers import RoILevelMapper
 
 
 def tiny_cfg(**kw) -> ModelConfig:
@@ -75,7 +76,7 @@ def test_level_mapper_rule():
 
 
 def test_conv_box_head_shapes_and_config():
-    from minimrcnn.model.roi_heads import ConvFCHead
+    from minimrcnn.model.box_head import ConvFCHead
 
     head = ConvFCHead(16, conv_dim=32, pool_size=7, dim=24, norm="gn")
     assert head(torch.randn(5, 16, 7, 7)).shape == (5, 24)
@@ -98,12 +99,17 @@ def test_anchors_match_torchvision():
     assert cell_anchors((32,), (1.0,)).tolist() == [[-16.0, -16.0, 16.0, 16.0]]
 
 
-@pytest.mark.parametrize("kind,channels", [("fcn4", 5), ("fcn2", 5), ("mlp", 5), ("fcn4", 1)])
+@pytest.mark.parametrize("kind,channels", [("fcn4", 5), ("fcn2", 5), ("fcn0", 5), ("mlp", 5), ("fcn4", 1)])
 def test_mask_head_shapes(kind, channels):
-    head = MaskHead(16, kind, channels, dim=8, pool_size=14)
-    assert head(torch.randn(3, 16, 14, 14)).shape == (3, channels, 28, 28)
-    head56 = MaskHead(16, kind, channels, dim=8, pool_size=28)
-    assert head56(torch.randn(2, 16, 28, 28)).shape == (2, channels, 56, 56)
+    def head(pool_size: int) -> torch.nn.Module:
+        if kind == "mlp":
+            return MLPMaskHead(16, channels, pool_size)
+        return MaskHead(16, channels, num_convs=int(kind[-1]), dim=8)
+
+    assert head(14)(torch.randn(3, 16, 14, 14)).shape == (3, channels, 28, 28)
+    assert head(28)(torch.randn(2, 16, 28, 28)).shape == (2, channels, 56, 56)
+    convs = head(14).convs if kind != "mlp" else []
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in convs) == (int(kind[-1]) if kind != "mlp" else 0)
 
 
 # ------------------------------------------------------------------------------------------------ losses
@@ -318,5 +324,95 @@ def test_aligned_paste_is_detectron2_grid_sample_and_round_trips_a_mask():
 
 
 def test_mlp_mask_head_with_no_rois():
-    head = MaskHead(16, "mlp", 5, dim=8, pool_size=14)
+    head = MLPMaskHead(16, 5, pool_size=14)
     assert head(torch.zeros(0, 16, 14, 14)).shape == (0, 5, 28, 28)
+
+
+def test_c4_head_is_resnet_conv5_on_pooled_c4_features(tmp_path):
+    """C4 (the paper's Table 2 backbone): given a torchvision ResNet's weights, the trunk is its stem..conv4,
+    and every RoI's box and mask features are its conv5 on a 14 x 14 RoIAlign of C4 (boxes: averaged)."""
+    from minimrcnn.config import Config
+    from minimrcnn.engine.trainer import load_imagenet_weights_into
+    from minimrcnn.model.box_head import box_inference
+    from minimrcnn.model.mask_head import mask_probabilities
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, norm_layer=FrozenBatchNorm2d).eval()
+    from minimrcnn.convert import perturb_batchnorm
+
+    perturb_batchnorm(net)
+    path = tmp_path / "r18.pt"
+    torch.save(net.state_dict(), path)
+    model_cfg = tiny_cfg(fpn=False, backbone="resnet18", norm="frozen_bn", box_pool_size=14,
+                         mask_resolution=14, anchor_sizes=(16, 32, 64), box_score_thresh=0.0)  # fmt: skip
+    cfg = Config(model=model_cfg)
+    cfg.train.backbone_weights = str(path)
+    model = MaskRCNN(cfg.model).eval()
+    load_imagenet_weights_into(model, cfg)
+
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        c4 = net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x)))))))
+        (feat,) = model.backbone(x)
+        torch.testing.assert_close(feat, c4)
+        proposals = [torch.tensor([[4.0, 6.0, 40.0, 50.0], [30.0, 2.0, 90.0, 60.0], [0.0, 0.0, 20.0, 12.0]])]
+        dets, _ = model.roi_heads([feat], proposals, [(64, 96)])
+
+        def conv5(boxes: torch.Tensor) -> torch.Tensor:
+            rois = torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1)
+            pooled = torchvision.ops.roi_align(c4, rois, 14, 1 / 16, sampling_ratio=2, aligned=True)
+            return net.layer4(pooled)  # [N, 512, 7, 7]
+
+        heads = model.roi_heads
+        logits, deltas = heads.box_predictor(conv5(proposals[0]).mean(dim=(2, 3)))
+        (want,) = box_inference(logits, deltas, proposals, [(64, 96)], heads.box_coder, 0.0, 0.5, 50)
+        assert len(want["boxes"]) > 0
+        for k in ("boxes", "scores", "labels"):
+            torch.testing.assert_close(dets[0][k], want[k])
+        masks = mask_probabilities(heads.mask_head(conv5(want["boxes"])), want["labels"], "sigmoid")
+        assert masks.shape[-2:] == (14, 14)
+        torch.testing.assert_close(dets[0]["masks"], masks)
+
+
+def test_thresholds_are_keywords_and_swapped_ones_are_clear_errors():
+    from minimrcnn.errors import ConfigError
+    from minimrcnn.model.roi_heads import FPNRoIHeads
+    from minimrcnn.model.rpn import RPN
+    from minimrcnn.ops import Matcher
+
+    model = MaskRCNN(tiny_cfg())
+    with pytest.raises(TypeError):
+        RPN(model.rpn.anchor_generator, model.rpn.head, 0.3, 0.7)  # positional thresholds: refused
+    with pytest.raises(TypeError):
+        FPNRoIHeads(None, None, None, None, None, "sigmoid", 0.5)
+    with pytest.raises(ValueError, match=r"Matcher\(high=0.3, low=0.7\): the low IoU threshold exceeds"):
+        Matcher(0.3, 0.7)
+    with pytest.raises(ConfigError, match=r"model.rpn_bg_iou_thresh=0.7 exceeds model.rpn_fg_iou_thresh=0.3"):
+        tiny_cfg(rpn_fg_iou_thresh=0.3, rpn_bg_iou_thresh=0.7).validate()
+
+
+def test_c4_mask_resolution_must_match_the_box_pooler():
+    with pytest.raises(Exception, match=r"mask_resolution=28.*box_pool_size=14"):
+        tiny_cfg(fpn=False, box_pool_size=14, mask_resolution=28).validate()
+
+
+def test_image_transform_owns_scale_jitter():
+    """Training picks the short side among min_size (Python's random, saved in checkpoints); eval the last."""
+    import random
+
+    from minimrcnn.model.transform import ImageTransform
+
+    tf = ImageTransform((64, 96), 1000, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    image = torch.rand(3, 50, 100)
+    target = {"boxes": torch.tensor([[10.0, 5.0, 30.0, 25.0]]), "labels": torch.tensor([1]),
+              "masks": torch.zeros(1, 50, 100, dtype=torch.uint8)}  # fmt: skip
+    random.seed(0)
+    seen = {}
+    for _ in range(20):
+        batch, (t,) = tf.train()([image], [target])
+        (size,) = batch.image_sizes
+        seen[size] = t["boxes"]
+        assert t["masks"].shape[-2:] == size
+    assert set(seen) == {(64, 128), (96, 192)}
+    torch.testing.assert_close(seen[(64, 128)], target["boxes"] * 1.28)
+    assert tf.eval()([image])[0].image_sizes == [(96, 192)]

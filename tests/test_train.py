@@ -64,6 +64,23 @@ def test_run_folder_contents(trained):
     assert set(ev["segm"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"} and ev["iteration"] == 6
     state = torch.load(trained / "checkpoint.pt", weights_only=True)  # loads without pickle of arbitrary code
     assert state["iteration"] == 6 and state["class_names"][0] == "__background__"
+    assert json.loads((trained / "config.json").read_text()) == json.loads(json.dumps(state["config"]))
+
+
+def test_train_leaves_the_callers_config_alone(tmp_path, data_root):
+    """The dataset decides num_classes; config.json says so, as the checkpoint does; cfg stays as given."""
+    from minimrcnn.config import apply_overrides, shapes_cpu
+    from minimrcnn.engine.trainer import train
+
+    cfg = apply_overrides(shapes_cpu(), [x for x in TINY if x != "--set"] + [
+        f"train.data_root={data_root}", "train.iters=1", "train.eval_at_end=false"])  # fmt: skip
+    cfg.model.num_classes = 91  # a wrong guess, corrected by the data
+    before = cfg.to_dict()
+    train(cfg, tmp_path / "run", progress=False)
+    assert cfg.to_dict() == before
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert written == json.loads(json.dumps(load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]))
+    assert written["model"]["num_classes"] == 4
 
 
 def test_evaluate_and_predict_cli(trained, data_root, tmp_path):

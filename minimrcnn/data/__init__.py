@@ -5,7 +5,8 @@ Both datasets go through one class, `CocoInstances`, because both are COCO-forma
     root/<split>/*.png|jpg                     the images
     root/annotations/instances_<split>.json    COCO "instances" annotations
 
-Bad input raises `DataError`, a ValueError whose message is one line naming the file or field at fault.
+Bad input raises `DataError` (minimrcnn.errors, re-exported here), a ValueError whose message is one line
+naming the file or field at fault.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minimrcnn.errors import DataError
+
 if TYPE_CHECKING:
     from minimrcnn.config import TrainConfig
     from minimrcnn.data.coco import CocoInstances
-
-
-class DataError(ValueError):
-    """A problem with the data on disk (missing file, malformed JSON, ...); the message is one line."""
 
 
 def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstances:
@@ -27,10 +26,13 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
 
     shapes: generated on first use under `data_root` (`num_train_images` / `num_val_images` images, or
     the defaults when those are 0). coco: images in `<data_root>/<split>/`, annotations in
-    `<data_root>/annotations/instances_<split>.json`. In training mode images are flipped horizontally at
-    random when `train_cfg.hflip` is set; resizing and normalization are the model's job.
+    `<data_root>/annotations/instances_<split>.json`. `train=True` reads it as the trainer does: crowd
+    regions dropped, images without objects skipped (`CocoInstances`' `drop_crowd` and `skip_empty`).
+
+    No augmentation happens here: the trainer flips (train.hflip) in its loop, from the generators that
+    checkpoints save, and the model's ImageTransform picks the training scale (model.min_size).
     """
-    from minimrcnn.data import shapes, transforms
+    from minimrcnn.data import shapes
     from minimrcnn.data.coco import CocoInstances
 
     root = Path(train_cfg.data_root)
@@ -58,10 +60,7 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool) -> CocoInstan
         raise DataError(
             f"train.dataset={train_cfg.dataset!r}: expected 'shapes', 'figures', 'coco' or 'coco_keypoints'"
         )
-    dataset = CocoInstances(images_dir, ann_file, train=train)
-    if train and train_cfg.hflip:
-        dataset.transforms = transforms.RandomHorizontalFlip(0.5, dataset.keypoint_flip)
-    return dataset
+    return CocoInstances(images_dir, ann_file, drop_crowd=train, skip_empty=train)
 
 
 # The submodules are imported on first use, not here: `python -m minimrcnn.data.coco` imports this package

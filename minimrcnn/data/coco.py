@@ -12,8 +12,9 @@ One sample is `(image, target)`:
             keypoints [N, K, 3] float32 (x, y, v), only for a person-keypoints JSON (categories list
                      `keypoints` names); `keypoint_names`, `keypoint_flip` and `skeleton` describe them
 
-Training mode drops crowd regions from the targets and skips images left with no object; both modes drop
-degenerate annotations (box narrower or shorter than 1 px, or an empty mask), and say how many.
+For training, `drop_crowd` removes crowd regions from the targets and `skip_empty` skips images left with
+no object; degenerate annotations (box narrower or shorter than 1 px, or an empty mask) are always dropped,
+and counted in a warning.
 
 Run as a script, this module downloads COCO: `python -m minimrcnn.data.coco --root data/coco`
 (see `minimrcnn.data.download`).
@@ -48,10 +49,16 @@ REQUIRED_FIELDS = {
 
 class CocoInstances(Dataset):
     def __init__(
-        self, images_dir: str | Path, ann_file: str | Path, train: bool, transforms: Any = None
+        self,
+        images_dir: str | Path,
+        ann_file: str | Path,
+        *,
+        drop_crowd: bool = False,
+        skip_empty: bool = False,
+        transforms: Any = None,
     ) -> None:
         self.images_dir, self.ann_file = Path(images_dir), Path(ann_file)
-        self.train, self.transforms = train, transforms
+        self.drop_crowd, self.skip_empty, self.transforms = drop_crowd, skip_empty, transforms
         if not self.images_dir.is_dir():
             raise DataError(f"{self.images_dir}: image directory not found")
         self.coco = load_coco(self.ann_file)
@@ -74,7 +81,7 @@ class CocoInstances(Dataset):
         for img_id, info in self.coco.imgs.items():
             keep = []
             for ann in self.coco.imgToAnns.get(img_id, []):
-                if train and ann["iscrowd"]:
+                if drop_crowd and ann["iscrowd"]:
                     continue
                 if _is_degenerate(ann, info["width"], info["height"]):
                     dropped += 1
@@ -84,7 +91,7 @@ class CocoInstances(Dataset):
         if dropped:
             logger.warning(f"{self.ann_file.name}: dropped {dropped} degenerate boxes")
         ids = sorted(self.coco.imgs)
-        self.ids: list[int] = [i for i in ids if self._anns[i]] if train else ids
+        self.ids: list[int] = [i for i in ids if self._anns[i]] if skip_empty else ids
         # (height, width) of every image, from the JSON: what aspect-ratio grouping needs
         self.image_sizes: list[tuple[int, int]] = [
             (int(self.coco.imgs[i]["height"]), int(self.coco.imgs[i]["width"])) for i in self.ids

@@ -55,8 +55,3 @@ def gather(obj: Any) -> list[Any]:
     out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
-
-
-def cleanup() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()

@@ -8,6 +8,7 @@ the same data order, the same random flips, the same learning rate.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -19,10 +20,11 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from minimrcnn.config import Config
+from minimrcnn.config import Config, TrainConfig
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
 from minimrcnn.data.transforms import RandomHorizontalFlip
+from minimrcnn.engine import budget
 from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minimrcnn.engine.evaluator import evaluate, format_metrics
@@ -65,7 +67,7 @@ class BatchStream:
             epoch += 1
 
 
-def lr_factor(it: int, cfg) -> float:
+def lr_factor(it: int, cfg: TrainConfig) -> float:
     """Linear warmup from warmup_factor to 1, then step decay (x gamma at each of lr_steps) or cosine to 0."""
     warm = 1.0
     if it < cfg.warmup_iters:
@@ -76,7 +78,7 @@ def lr_factor(it: int, cfg) -> float:
     return warm * cfg.lr_gamma ** sum(it >= s for s in cfg.lr_steps)
 
 
-def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, world: int) -> torch.optim.Optimizer:
     lr = cfg.lr * (cfg.batch_size * world / cfg.base_batch_size if cfg.scale_lr else 1.0)
     decay, no_decay = [], []
     for p in model.parameters():
@@ -92,8 +94,23 @@ def build_optimizer(model: torch.nn.Module, cfg, world: int) -> torch.optim.Opti
     raise ConfigError(f"train.optimizer={cfg.optimizer!r}: expected 'sgd' or 'adamw'")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 in hardware (x86 avx512_bf16 / AMX, Arm bf16): there bf16 autocast
+    halves the convolutions' cost. Elsewhere bf16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "bf16"))
+
+
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    if not enabled or device.type != "cuda":
+    """The autocast dtype for training, or None for float32."""
+    if not enabled:
+        return None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
@@ -106,19 +123,23 @@ def train(
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}."""
+    """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
+
+    `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides (and whose
+    train.iters a time budget decides)."""
+    t_start = budget.now()
+    cfg = copy.deepcopy(cfg)
     tc = cfg.train
     dev = pick_device(device or tc.device)
     rank, world = dist.init_distributed(dev)
     out = Path(out_dir)
     ckpt_path = out / "checkpoint.pt"
-    if dist.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
     torch.manual_seed(tc.seed + rank)
-    dataset = build_dataset(_without_flip(tc), tc.train_split, train=True)  # flips happen below, seeded
+    dataset = build_dataset(tc, tc.train_split, train=True)  # no augmentation: flips happen below, seeded
+    val = build_dataset(tc, tc.val_split, train=False) if tc.eval_at_end else None  # made now: in the budget
     cfg.model.num_classes = dataset.num_classes
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)  # config.json is written below, with the plan once resumed
     model = MaskRCNN(cfg.model)
     if tc.backbone_weights != "none" and not resume:
         load_imagenet_weights_into(model, cfg)
@@ -131,8 +152,12 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
     start = 0
+    plan: dict[str, Any] | None = None  # the time budget's plan (budget.py), once made
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
+        plan = state.get("budget_plan")
+        if plan is not None:  # the resumed run keeps the iteration count its budget chose
+            tc.iters = int(plan["iters"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -145,6 +170,8 @@ def train(
             (out / "metrics.jsonl").write_text("".join(x + "\n" for x in kept))
     elif dist.is_main():
         (out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
+    if dist.is_main():
+        _write_config(out, cfg, plan)
 
     net = model
     if world > 1:
@@ -164,7 +191,7 @@ def train(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
                 "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
-                "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id],
+                "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id], "budget_plan": plan,
                 "keypoint_names": list(dataset.keypoint_names), "skeleton": dataset.skeleton,
             })  # fmt: skip
 
@@ -173,11 +200,10 @@ def train(
     bar = tqdm(total=tc.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
                dynamic_ncols=True, mininterval=0.5)  # fmt: skip
     window: list[dict[str, float]] = []
+    timer = budget.BudgetTimer(start, tc.warmup_iters) if tc.time_budget_s > 0 and plan is None else None
     data = iter(loader)
     try:
         while it < tc.iters:
-            if tc.time_budget_s and time.time() - t0 > tc.time_budget_s:
-                break
             images, targets = next(data)
             if flip is not None:
                 images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
@@ -196,6 +222,13 @@ def train(
             scaler.update()
             scheduler.step()
             it += 1
+            if timer is not None and (rate := timer.tick(it)) is not None:
+                plan = _plan_budget(tc, it, rate, timer.first, budget.now() - t_start, val)
+                timer = None
+                bar.total = tc.iters
+                if dist.is_main():
+                    tqdm.write(budget.BudgetPlan(**plan).describe())
+                    _write_config(out, cfg, plan)
             window.append({k: v.item() for k, v in losses.items()} | {"loss": total.item()})
             bar.update(1)
             if it % tc.log_every == 0 or it == tc.iters:
@@ -223,8 +256,7 @@ def train(
         "seconds": round(seconds, 1),
         "metrics": None,
     }
-    if tc.eval_at_end:
-        val = build_dataset(tc, tc.val_split, train=False)
+    if val is not None:
         ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress)
         metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
         result["metrics"] = metrics
@@ -236,10 +268,23 @@ def train(
     return result
 
 
-def _without_flip(tc):
-    from dataclasses import replace
+EVAL_COST = 0.5  # an evaluation batch costs about half a training step (measured on the shapes preset)
 
-    return replace(tc, hflip=False)
+
+def _plan_budget(tc, it: int, rate: float, first: int, elapsed: float, val) -> dict[str, Any]:
+    """Fix tc.iters from the measured rate (see budget.py); the same plan on every rank."""
+    eval_s = 0.0 if val is None else math.ceil(len(val) / max(1, tc.batch_size)) * rate * EVAL_COST
+    plan = budget.plan(budget_s=tc.time_budget_s, elapsed_s=elapsed, iteration=it, seconds_per_iter=rate,
+                       eval_s=eval_s, max_iters=tc.iters, measured_from=first).to_dict()  # fmt: skip
+    plan = dist.gather(plan)[0]  # rank 0's measurement decides for everyone
+    tc.iters = int(plan["iters"])
+    return plan
+
+
+def _write_config(out: Path, cfg: Config, plan: dict[str, Any] | None) -> None:
+    """config.json: the run's configuration (with train.iters as planned, and the plan, under a budget)."""
+    d = cfg.to_dict() | ({"budget_plan": plan} if plan is not None else {})
+    (out / "config.json").write_text(json.dumps(d, indent=2))
 
 
 def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:
@@ -252,6 +297,6 @@ def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:
     wanted = model.backbone.body.state_dict()
     model.backbone.body.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
     if not cfg.model.fpn:
-        model.backbone.res5.load_state_dict(
+        model.roi_heads.res5.load_state_dict(
             {k[len("layer4.") :]: v for k, v in state.items() if k.startswith("layer4.")}
         )

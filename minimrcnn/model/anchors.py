@@ -12,7 +12,10 @@ from torch import Tensor, nn
 
 
 def cell_anchors(
-    sizes: tuple[int, ...], ratios: tuple[float, ...], dtype=torch.float32, device=None
+    sizes: tuple[int, ...],
+    ratios: tuple[float, ...],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> Tensor:
     """Anchors centred at (0, 0): [len(ratios) * len(sizes), 4], ratios outer, sizes inner, rounded."""
     scales = torch.as_tensor(sizes, dtype=dtype, device=device)

@@ -1,7 +1,8 @@
 """ResNet trunks (torchvision's definitions) with frozen batch norm, split the way Mask R-CNN needs them.
 
 - FPN: the stem and the four stages C2..C5 (strides 4, 8, 16, 32) all feed the pyramid.
-- C4: the stem and C2..C4 (stride 16) form the trunk; conv5 (C5) becomes the RoI head (`res5_head`).
+- C4: the stem and C2..C4 (stride 16) form the trunk; conv5 (C5) becomes part of the RoI head
+  (`roi_heads.Res5RoIHeads`).
 
 Detection batches are small (2 images per GPU in the paper), too small for batch statistics, so the
 ImageNet BN statistics and affine parameters are frozen into a per-channel scale and shift.
@@ -29,7 +30,7 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args, **kwargs) -> None:
         state_dict.pop(prefix + "num_batches_tracked", None)  # present in nn.BatchNorm2d checkpoints
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

@@ -2,8 +2,9 @@
 
 FCN head (the paper's Figure 4, right):  [N, 256, 14, 14] -> 4 x (conv 3x3, 256, ReLU) -> deconv 2x2
 stride 2 -> ReLU -> conv 1x1 -> [N, K, 28, 28] mask logits, one channel per class. Variants for the
-ablations: `fcn2` (two convs), `mlp` (fully connected, the paper's Table 2e), and the output channels
-of the `agnostic` (1) and `softmax` (K, competing) losses.
+ablations: `fcn2` (two convs), `MLPMaskHead` (fully connected, the paper's Table 2e), and the output
+channels of the `agnostic` (1) and `softmax` (K, competing) losses. Inference (`mask_probabilities`)
+keeps the predicted class's mask; pasting it into the image is `minimrcnn.model.paste`.
 """
 
 from __future__ import annotations
@@ -13,45 +14,21 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
-
-def conv_gn_relu(cin: int, cout: int, norm: str) -> list[nn.Module]:
-    conv = nn.Conv2d(cin, cout, 3, padding=1, bias=norm == "none")
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    layers: list[nn.Module] = [conv]
-    if norm == "gn":
-        layers.append(nn.GroupNorm(32 if cout % 32 == 0 else 16, cout))
-    return [*layers, nn.ReLU(inplace=True)]
+from minimrcnn.model.layers import conv_gn_relu
 
 
 class MaskHead(nn.Module):
-    """RoI features [N, C, S, S] -> mask logits [N, out_channels, 2S, 2S]."""
+    """The FCN head: RoI features [N, C, S, S] -> num_convs x (conv 3x3, norm, ReLU) -> deconv 2x2 stride 2
+    -> ReLU -> conv 1x1 -> mask logits [N, out_channels, 2S, 2S].
+
+    num_convs=4 is the paper's FPN head, 2 the `fcn2` ablation; C4 uses 0: its RoI features already went
+    through ResNet's conv5 (`roi_heads.Res5RoIHeads`), so the head is the deconv and the 1x1 predictor.
+    """
 
     def __init__(
-        self,
-        in_channels: int,
-        kind: str,
-        out_channels: int,
-        dim: int = 256,
-        norm: str = "none",
-        pool_size: int = 14,
+        self, in_channels: int, out_channels: int, num_convs: int = 4, dim: int = 256, norm: str = "none"
     ):
         super().__init__()
-        self.kind = kind
-        self.out_channels = out_channels
-        if kind == "mlp":  # fc 1024 -> fc 1024 -> fc (out_channels * M * M)
-            self.resolution = 2 * pool_size
-            self.fcs = nn.Sequential(
-                nn.Flatten(),
-                nn.Linear(in_channels * pool_size**2, 1024),
-                nn.ReLU(inplace=True),
-                nn.Linear(1024, 1024),
-                nn.ReLU(inplace=True),
-                nn.Linear(1024, out_channels * self.resolution**2),
-            )
-            return
-        num_convs = {"fcn4": 4, "fcn2": 2, "c4": 0}[kind]
         layers: list[nn.Module] = []
         for i in range(num_convs):
             layers += conv_gn_relu(in_channels if i == 0 else dim, dim, norm)
@@ -63,10 +40,30 @@ class MaskHead(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.kind == "mlp":
-            return self.fcs(x).view(x.shape[0], self.out_channels, self.resolution, self.resolution)
         x = F.relu(self.deconv(self.convs(x)))  # [N, dim, 2S, 2S]
         return self.predictor(x)  # [N, out_channels, 2S, 2S]
+
+
+class MLPMaskHead(nn.Module):
+    """The paper's Table 2e ablation: [N, C, S, S] -> fc 1024 -> fc 1024 -> fc -> [N, out, 2S, 2S].
+
+    Fully connected layers see every position separately and lose the spatial layout the FCN keeps.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, pool_size: int = 14):
+        super().__init__()
+        self.out_channels, self.resolution = out_channels, 2 * pool_size
+        self.fcs = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * pool_size**2, 1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, 1024),
+            nn.ReLU(inplace=True),
+            nn.Linear(1024, out_channels * self.resolution**2),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fcs(x).view(x.shape[0], self.out_channels, self.resolution, self.resolution)
 
 
 def mask_channels(loss: str, num_classes: int) -> int:
@@ -82,7 +79,7 @@ def mask_targets(
 
     gt_masks [G, H, W] uint8, boxes [N, 4] (the positive proposals), matched [N] indices into gt_masks.
     aligned=False is torchvision's target (its weights were trained so); aligned=True samples at pixel
-    centres, the convention under which pasting the target back returns the GT mask (see postprocess).
+    centres, the convention under which pasting the target back returns the GT mask (see model/paste.py).
     """
     rois = torch.cat([matched[:, None].to(boxes.dtype), boxes], dim=1)  # [N, 5]
     masks = gt_masks[:, None].to(boxes.dtype)  # [G, 1, H, W]

@@ -4,10 +4,15 @@
 who computes it: torchvision's compiled kernel (fast; the default for training) or minimrcnn's own
 PyTorch version (the readable reference that chapters 01-02 derive). RoIWarp has no compiled kernel of
 its own: it is RoIAlign on grid-rounded boxes, and minimrcnn.ops.roi_warp says so in code.
+
+With FPN, each RoI is pooled from one level, chosen by its size (`RoILevelMapper`); with C4 there is
+a single map.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -15,11 +20,42 @@ import torchvision
 from torch import Tensor, nn
 
 from minimrcnn import ops
-from minimrcnn.model.fpn import RoILevelMapper, level_scales
 from minimrcnn.ops.roi_align import convert_boxes_to_rois
 
 
-def pooling_op(pooler: str, kernel: str, sampling_ratio: int, aligned: bool):
+class RoILevelMapper:
+    """Which pyramid level pools a RoI: k = floor(k0 + log2(sqrt(wh) / 224)), clamped to [k_min, k_max].
+
+    A 224x224 RoI (an ImageNet-sized object) goes to k0 = 4 (P4, stride 16); each halving of the side
+    moves one level finer. This is Eqn. (1) of the FPN paper. The result is an index into the list of
+    maps: 0 for P_{k_min}.
+    """
+
+    def __init__(
+        self, k_min: int = 2, k_max: int = 5, canonical_size: float = 224.0, canonical_level: int = 4
+    ):
+        self.k_min, self.k_max = k_min, k_max
+        self.canonical_size, self.canonical_level = canonical_size, canonical_level
+
+    @classmethod
+    def for_scales(cls, scales: list[float]) -> RoILevelMapper:
+        """The mapper for maps at these scales: 1/4 ... 1/32 are P2 ... P5 (k = -log2 scale)."""
+        return cls(round(-math.log2(scales[0])), round(-math.log2(scales[-1])))
+
+    def __call__(self, boxes: Tensor) -> Tensor:
+        """[N, 4] -> [N] int64 level index, 0 for k_min."""
+        side = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+        k = torch.floor(self.canonical_level + torch.log2(side / self.canonical_size) + 1e-6)
+        return (k.clamp(min=self.k_min, max=self.k_max) - self.k_min).to(torch.int64)
+
+
+def level_scales(feats: list[Tensor], image_sizes: list[tuple[int, int]]) -> list[float]:
+    """Each map's scale relative to the (unpadded) input, snapped to a power of two: 1/4, 1/8, ..."""
+    max_h = max(s[0] for s in image_sizes)
+    return [2.0 ** round(math.log2(f.shape[-2] / max_h)) for f in feats]
+
+
+def pooling_op(pooler: str, kernel: str, sampling_ratio: int, aligned: bool) -> Callable[..., Tensor]:
     """The function f(feature [B,C,H,W], rois [K,5], output_size, spatial_scale) -> [K, C, h, w]."""
     if pooler == "roipool":
         return torchvision.ops.roi_pool if kernel == "torchvision" else ops.roi_pool
@@ -44,8 +80,7 @@ class MultiScaleRoIPool(nn.Module):
         scales = level_scales(feats, image_sizes)
         if len(feats) == 1:
             return self.op(feats[0], rois, self.output_size, spatial_scale=scales[0])
-        k_min = round(-torch.log2(torch.tensor(scales[0])).item())
-        levels = RoILevelMapper(k_min, k_min + len(feats) - 1)(rois[:, 1:])  # [K]
+        levels = RoILevelMapper.for_scales(scales)(rois[:, 1:])  # [K]
         out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1], self.output_size, self.output_size))
         for lvl, (f, scale) in enumerate(zip(feats, scales)):  # a loop over the 4 levels, not over RoIs
             idx = torch.where(levels == lvl)[0]

@@ -5,88 +5,40 @@ image is sampled at 1:3 positive:negative, and three losses are computed: cross-
 smooth L1 on the GT class's box deltas (positives only), and the mask loss (positives only).
 Inference: the box branch runs on all proposals, detections are selected, and the mask branch runs on
 the detections only (that is what the paper does too: faster, and more accurate masks).
+
+`RoIHeads` holds what every variant shares: matching and sampling, the box predictor, the losses and the
+inference of each branch. Its two subclasses differ only in how a RoI becomes a feature:
+
+- `FPNRoIHeads`: each branch has its own pooler (7 x 7 boxes, 14 x 14 masks, from the RoI's FPN level)
+  and its own head (`box_head`, `mask_head`).
+- `Res5RoIHeads` (C4, the paper's Table 2 backbone): one 14 x 14 pooler on the stride-16 conv4 map and
+  ResNet's conv5 stage (`res5`), owned here, shared by both branches: averaged for boxes, and fed to a
+  deconv-only mask head.
+
+A further branch (keypoints, say) follows the mask branch's pattern: a features method, a head, and the
+loss and inference functions of its own module.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minimrcnn.model.keypoint_head import KeypointHead, heatmaps_to_keypoints, keypoint_loss, keypoint_targets
-from minimrcnn.model.mask_head import MaskHead, conv_gn_relu, mask_loss, mask_probabilities, mask_targets
+from minimrcnn.model.box_head import BoxPredictor, box_inference, box_losses
+from minimrcnn.model.keypoint_head import heatmaps_to_keypoints, keypoint_loss, keypoint_targets
+from minimrcnn.model.mask_head import mask_loss, mask_probabilities, mask_targets
 from minimrcnn.model.poolers import MultiScaleRoIPool
-from minimrcnn.model.postprocess import detect
 from minimrcnn.ops.boxes import BoxCoder, box_iou
 from minimrcnn.ops.sampling import BACKGROUND, IGNORE, BalancedSampler, Matcher
-
-
-class TwoMLPHead(nn.Module):
-    """FPN box head: flatten [N, C, 7, 7] -> fc6 -> ReLU -> fc7 -> ReLU -> [N, 1024]."""
-
-    def __init__(self, in_features: int, dim: int):
-        super().__init__()
-        self.fc6 = nn.Linear(in_features, dim)
-        self.fc7 = nn.Linear(dim, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.fc7(F.relu(self.fc6(x.flatten(1)))))
-
-
-class ConvFCHead(nn.Module):
-    """FPN box head with convolutions: [N, C, 7, 7] -> 4 x (conv3x3, norm, ReLU) -> fc -> ReLU -> [N, dim].
-
-    Detectron's "4conv1fc" head (used with GroupNorm in Wu & He's GN paper, and by torchvision's v2 Mask
-    R-CNN): convolutions share their weights across the 7 x 7 positions, so they learn from fewer examples
-    than an fc layer that sees each position separately.
-    """
-
-    def __init__(
-        self, in_channels: int, conv_dim: int, pool_size: int, dim: int, norm: str, num_convs: int = 4
-    ):
-        super().__init__()
-        layers: list[nn.Module] = []
-        for i in range(num_convs):
-            layers += conv_gn_relu(in_channels if i == 0 else conv_dim, conv_dim, norm)
-        self.convs = nn.Sequential(*layers)
-        self.fc = nn.Linear(conv_dim * pool_size**2, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.fc(self.convs(x).flatten(1)))  # [N, dim]
-
-
-class Res5Head(nn.Module):
-    """C4 box head: ResNet's conv5 stage on [N, 1024, 14, 14] -> [N, 2048, 7, 7]; average-pooled for boxes."""
-
-    def __init__(self, layer4: nn.Module):
-        super().__init__()
-        self.layer4 = layer4
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layer4(x)
-
-
-class BoxPredictor(nn.Module):
-    """[N, D] -> class logits [N, K] and per-class box deltas [N, 4K]."""
-
-    def __init__(self, dim: int, num_classes: int):
-        super().__init__()
-        self.cls_score = nn.Linear(dim, num_classes)
-        self.bbox_pred = nn.Linear(dim, num_classes * 4)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = x.flatten(1)
-        return self.cls_score(x), self.bbox_pred(x)
 
 
 class RoIHeads(nn.Module):
     def __init__(
         self,
-        box_pooler: MultiScaleRoIPool,
-        box_head: nn.Module,
         box_predictor: BoxPredictor,
-        mask_pooler: MultiScaleRoIPool | None,
-        mask_head: MaskHead | None,
+        mask_head: nn.Module | None = None,
+        *,
+        keypoint_head: nn.Module | None = None,
         mask_loss_kind: str = "sigmoid",
         fg_iou_thresh: float = 0.5,
         bg_iou_thresh: float = 0.5,
@@ -96,29 +48,49 @@ class RoIHeads(nn.Module):
         score_thresh: float = 0.05,
         nms_thresh: float = 0.5,
         detections_per_img: int = 100,
-        c4: bool = False,
         aligned: bool = False,
-        keypoint_pooler: MultiScaleRoIPool | None = None,
-        keypoint_head: KeypointHead | None = None,
     ):
         super().__init__()
-        self.box_pooler, self.box_head, self.box_predictor = box_pooler, box_head, box_predictor
-        self.mask_pooler, self.mask_head = mask_pooler, mask_head
+        self.box_predictor, self.mask_head, self.keypoint_head = box_predictor, mask_head, keypoint_head
         self.mask_loss_kind = mask_loss_kind
         self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=False)
         self.sampler = BalancedSampler(batch_size_per_image, positive_fraction)
         self.box_coder = BoxCoder(bbox_reg_weights)
-        self.score_thresh, self.nms_thresh, self.detections_per_img = (
-            score_thresh,
-            nms_thresh,
-            detections_per_img,
-        )
-        self.c4 = c4  # C4: the mask branch reuses the box head's conv5 (Res5Head) before its deconv
-        self.aligned = aligned  # pixel-centre mask targets (and pasting, in the model's postprocess)
-        self.keypoint_pooler, self.keypoint_head = keypoint_pooler, keypoint_head
+        self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
+        self.detections_per_img = detections_per_img
+        self.aligned = aligned  # pixel-centre mask targets (and pasting, in ImageTransform.to_original)
 
-    def sample_proposals(self, proposals: list[Tensor], targets: list[dict[str, Tensor]]):
-        """Add the GT boxes to the proposals, label them (class, 0 background, -1 ignore), sample."""
+    # -------------------------------------------------------------- how a RoI becomes a feature (subclasses)
+    def box_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        """Per image [n_i, 4] boxes -> [N, D], the box predictor's input."""
+        raise NotImplementedError
+
+    def mask_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        """Per image [n_i, 4] boxes -> [N, C, S, S], the mask head's input."""
+        raise NotImplementedError
+
+    def keypoint_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        """Per image [n_i, 4] boxes -> [N, C, S, S], the keypoint head's input."""
+        raise NotImplementedError
+
+    def mask_logits(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.mask_head(self.mask_features(feats, boxes, image_sizes))  # [N, C_mask, M, M]
+
+    # ------------------------------------------------------------------------------------------- training
+    def sample_proposals(
+        self, proposals: list[Tensor], targets: list[dict[str, Tensor]]
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        """Add the GT boxes to the proposals, label them (class, 0 background, -1 ignore), sample.
+
+        Returns per image: sampled boxes [R, 4], labels [R], matched GT index [R], box targets [R, 4]."""
         labels, matched = [], []
         proposals = [torch.cat([p, t["boxes"].to(p.dtype)]) for p, t in zip(proposals, targets)]
         for p, t in zip(proposals, targets):
@@ -143,24 +115,66 @@ class RoIHeads(nn.Module):
             reg_targets.append(self.box_coder.encode(gt.to(p.dtype), p))
         return proposals, labels, matched, reg_targets
 
-    def box_losses(
-        self, class_logits: Tensor, box_deltas: Tensor, labels: Tensor, reg_targets: Tensor
-    ) -> dict:
-        cls_loss = F.cross_entropy(class_logits, labels)
-        pos = torch.where(labels > 0)[0]
-        deltas = box_deltas.reshape(box_deltas.shape[0], -1, 4)[pos, labels[pos]]  # the GT class's deltas
-        box_loss = F.smooth_l1_loss(deltas, reg_targets[pos], beta=1 / 9, reduction="sum") / max(
-            1, labels.numel()
-        )
-        return {"loss_classifier": cls_loss, "loss_box_reg": box_loss}
+    def mask_losses(
+        self,
+        feats: list[Tensor],
+        proposals: list[Tensor],
+        labels: list[Tensor],
+        matched: list[Tensor],
+        targets: list[dict[str, Tensor]],
+        image_sizes: list[tuple[int, int]],
+    ) -> dict[str, Tensor]:
+        """The mask loss on the positive sampled RoIs (their GT masks cropped to the head's resolution)."""
+        pos = [torch.where(lab > 0)[0] for lab in labels]
+        pos_boxes = [p[i] for p, i in zip(proposals, pos)]
+        logits = self.mask_logits(feats, pos_boxes, image_sizes)  # [N, C_mask, M, M]
+        gt_targets = [
+            mask_targets(t["masks"], b, m[i], logits.shape[-1], self.aligned)
+            for t, b, m, i in zip(targets, pos_boxes, matched, pos)
+        ]  # a loop over images
+        pos_labels = torch.cat([lab[i] for lab, i in zip(labels, pos)])
+        return {"loss_mask": mask_loss(logits, pos_labels, torch.cat(gt_targets), self.mask_loss_kind)}
 
-    def mask_logits(
-        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
-    ) -> Tensor:
-        x = self.mask_pooler(feats, boxes, image_sizes)  # [N, C, S, S]
-        if self.c4:
-            x = self.box_head(x)  # conv5, shared with the box branch: [N, 2048, S/2, S/2]
-        return self.mask_head(x)  # [N, C_mask, M, M]
+    def keypoint_losses(
+        self,
+        feats: list[Tensor],
+        proposals: list[Tensor],
+        labels: list[Tensor],
+        matched: list[Tensor],
+        targets: list[dict[str, Tensor]],
+        image_sizes: list[tuple[int, int]],
+    ) -> dict[str, Tensor]:
+        """The keypoint loss on the positive sampled RoIs: a target cell per labelled joint in its RoI."""
+        pos = [torch.where(lab > 0)[0] for lab in labels]
+        pos_boxes = [p[i] for p, i in zip(proposals, pos)]
+        logits = self.keypoint_head(self.keypoint_features(feats, pos_boxes, image_sizes))  # [N, K, M, M]
+        index, valid = zip(*(
+            keypoint_targets(t["keypoints"][m[i]], b, logits.shape[-1])
+            for t, b, m, i in zip(targets, pos_boxes, matched, pos)
+        ))  # a loop over images  # fmt: skip
+        return {"loss_keypoint": keypoint_loss(logits, torch.cat(index), torch.cat(valid))}
+
+    # ------------------------------------------------------------------------------------------ inference
+    def predict_masks(
+        self, feats: list[Tensor], detections: list[dict[str, Tensor]], image_sizes: list[tuple[int, int]]
+    ) -> None:
+        """Add "masks" [n, 1, M, M] (probabilities of the detected class) to each image's detections."""
+        boxes = [d["boxes"] for d in detections]
+        logits = self.mask_logits(feats, boxes, image_sizes)
+        probs = mask_probabilities(logits, torch.cat([d["labels"] for d in detections]), self.mask_loss_kind)
+        for d, p in zip(detections, probs.split([b.shape[0] for b in boxes])):
+            d["masks"] = p  # [n, 1, M, M]
+
+    def predict_keypoints(
+        self, feats: list[Tensor], detections: list[dict[str, Tensor]], image_sizes: list[tuple[int, int]]
+    ) -> None:
+        """Add "keypoints" [n, K, 3] (x, y, 1) and "keypoints_scores" [n, K] to each image's detections."""
+        boxes = [d["boxes"] for d in detections]
+        logits = self.keypoint_head(self.keypoint_features(feats, boxes, image_sizes))  # [N, K, M, M]
+        xy, scores = heatmaps_to_keypoints(logits, torch.cat(boxes))
+        counts = [b.shape[0] for b in boxes]
+        for d, k, s in zip(detections, xy.split(counts), scores.split(counts)):
+            d["keypoints"], d["keypoints_scores"] = k, s
 
     def forward(
         self,
@@ -168,42 +182,23 @@ class RoIHeads(nn.Module):
         proposals: list[Tensor],
         image_sizes: list[tuple[int, int]],
         targets: list[dict[str, Tensor]] | None = None,
-    ):
+    ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        """Training: ([], losses). Inference: (per image: boxes [n, 4], scores, labels, masks; {})."""
         if self.training:
+            if targets is None:
+                raise ValueError("RoIHeads: targets are required in training mode")
             proposals, labels, matched, reg_targets = self.sample_proposals(proposals, targets)
-        x = self.box_head(self.box_pooler(feats, proposals, image_sizes))
-        if self.c4:
-            x = x.mean(dim=(2, 3))  # global average pool of conv5: [N, 2048]
-        class_logits, box_deltas = self.box_predictor(x)
+        class_logits, box_deltas = self.box_predictor(self.box_features(feats, proposals, image_sizes))
 
         if self.training:
-            losses = self.box_losses(class_logits, box_deltas, torch.cat(labels), torch.cat(reg_targets))
+            losses = box_losses(class_logits, box_deltas, torch.cat(labels), torch.cat(reg_targets))
             if self.mask_head is not None:
-                pos = [torch.where(lab > 0)[0] for lab in labels]
-                pos_boxes = [p[i] for p, i in zip(proposals, pos)]
-                logits = self.mask_logits(feats, pos_boxes, image_sizes)
-                gt_targets = [
-                    mask_targets(t["masks"], b, m[i], logits.shape[-1], self.aligned)
-                    for t, b, m, i in zip(targets, pos_boxes, matched, pos)
-                ]  # a loop over images
-                pos_labels = torch.cat([lab[i] for lab, i in zip(labels, pos)])
-                losses["loss_mask"] = mask_loss(
-                    logits, pos_labels, torch.cat(gt_targets), self.mask_loss_kind
-                )
-            if self.keypoint_head is not None:  # the same positive RoIs, a one-hot target per joint
-                pos = [torch.where(lab > 0)[0] for lab in labels]
-                pos_boxes = [p[i] for p, i in zip(proposals, pos)]
-                logits = self.keypoint_head(
-                    self.keypoint_pooler(feats, pos_boxes, image_sizes)
-                )  # [P, K, M, M]
-                index, valid = zip(*(
-                    keypoint_targets(t["keypoints"][m[i]], b, logits.shape[-1])
-                    for t, b, m, i in zip(targets, pos_boxes, matched, pos)
-                ))  # fmt: skip
-                losses["loss_keypoint"] = keypoint_loss(logits, torch.cat(index), torch.cat(valid))
+                losses |= self.mask_losses(feats, proposals, labels, matched, targets, image_sizes)
+            if self.keypoint_head is not None:
+                losses |= self.keypoint_losses(feats, proposals, labels, matched, targets, image_sizes)
             return [], losses
 
-        detections = detect(
+        detections = box_inference(
             class_logits,
             box_deltas,
             proposals,
@@ -214,19 +209,69 @@ class RoIHeads(nn.Module):
             self.detections_per_img,
         )
         if self.mask_head is not None:
-            boxes = [d["boxes"] for d in detections]
-            probs = mask_probabilities(
-                self.mask_logits(feats, boxes, image_sizes),
-                torch.cat([d["labels"] for d in detections]),
-                self.mask_loss_kind,
-            )
-            for d, p in zip(detections, probs.split([b.shape[0] for b in boxes])):
-                d["masks"] = p  # [n, 1, M, M]
+            self.predict_masks(feats, detections, image_sizes)
         if self.keypoint_head is not None:
-            boxes = [d["boxes"] for d in detections]
-            logits = self.keypoint_head(self.keypoint_pooler(feats, boxes, image_sizes))  # [N, K, M, M]
-            xy, scores = heatmaps_to_keypoints(logits, torch.cat(boxes))
-            counts = [b.shape[0] for b in boxes]
-            for d, k, s in zip(detections, xy.split(counts), scores.split(counts)):
-                d["keypoints"], d["keypoints_scores"] = k, s  # [n, K, 3], [n, K]
+            self.predict_keypoints(feats, detections, image_sizes)
         return detections, {}
+
+
+class FPNRoIHeads(RoIHeads):
+    """Each branch pools its own size from the RoI's pyramid level and has its own head."""
+
+    def __init__(
+        self,
+        box_pooler: MultiScaleRoIPool,
+        box_head: nn.Module,
+        box_predictor: BoxPredictor,
+        mask_pooler: MultiScaleRoIPool | None = None,
+        mask_head: nn.Module | None = None,
+        *,
+        keypoint_pooler: MultiScaleRoIPool | None = None,
+        keypoint_head: nn.Module | None = None,
+        **settings,
+    ):
+        super().__init__(box_predictor, mask_head, keypoint_head=keypoint_head, **settings)
+        self.box_pooler, self.box_head, self.mask_pooler = box_pooler, box_head, mask_pooler
+        self.keypoint_pooler = keypoint_pooler
+
+    def box_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.box_head(self.box_pooler(feats, boxes, image_sizes))  # [N, D]
+
+    def mask_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.mask_pooler(feats, boxes, image_sizes)  # [N, C, 14, 14]
+
+    def keypoint_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.keypoint_pooler(feats, boxes, image_sizes)  # [N, C, 14, 14]
+
+
+class Res5RoIHeads(RoIHeads):
+    """C4: RoIs pooled 14 x 14 from conv4 go through ResNet's conv5 (stride 2): [N, 1024, 14, 14] ->
+    [N, 2048, 7, 7]. Boxes read its spatial average [N, 2048]; masks upsample it (deconv) to 14 x 14."""
+
+    def __init__(
+        self, pooler: MultiScaleRoIPool, res5: nn.Module, box_predictor: BoxPredictor,
+        mask_head: nn.Module | None = None, **settings,
+    ):  # fmt: skip
+        super().__init__(box_predictor, mask_head, **settings)
+        self.pooler, self.res5 = pooler, res5
+
+    def res5_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.res5(self.pooler(feats, boxes, image_sizes))  # [N, 2048, 7, 7]
+
+    def box_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.res5_features(feats, boxes, image_sizes).mean(dim=(2, 3))  # average pool: [N, 2048]
+
+    def mask_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.res5_features(feats, boxes, image_sizes)  # [N, 2048, 7, 7]

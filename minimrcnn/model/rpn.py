@@ -2,7 +2,9 @@
 
 A small conv head slides over each feature map and predicts, per anchor, one objectness logit and four
 box deltas. Proposals are the decoded anchors that survive: the top `pre_nms_top_n` per level, clipping
-to the image, NMS per level, then the top `post_nms_top_n` per image.
+to the image, NMS per level, then the top `post_nms_top_n` per image. In training, anchors are matched
+to the ground truth (IoU >= 0.7 object, < 0.3 background), 256 per image are sampled at up to 1:1, and
+`rpn_losses` scores them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minimrcnn.model.anchors import AnchorGenerator
+from minimrcnn.model.transform import ImageList
 from minimrcnn.ops.boxes import BoxCoder, batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
 from minimrcnn.ops.sampling import BACKGROUND, IGNORE, BalancedSampler, Matcher
 
@@ -47,11 +50,25 @@ def flatten_levels(logits: list[Tensor], deltas: list[Tensor]) -> tuple[Tensor, 
     return torch.cat(flat_logits, dim=1), torch.cat(flat_deltas, dim=1)
 
 
+def rpn_losses(logits: Tensor, deltas: Tensor, labels: Tensor, reg_targets: Tensor) -> dict[str, Tensor]:
+    """logits [P], deltas [P, 4], labels [P] (1 object, 0 background, -1 not in the minibatch),
+    reg_targets [P, 4] -> binary cross-entropy on the sampled anchors, smooth L1 (beta 1/9) on the sampled
+    positives summed and divided by the number of sampled anchors."""
+    sampled = torch.where(labels >= 0)[0]
+    pos = torch.where(labels == 1)[0]
+    box_loss = F.smooth_l1_loss(deltas[pos], reg_targets[pos], beta=1 / 9, reduction="sum") / max(
+        1, sampled.numel()
+    )
+    obj_loss = F.binary_cross_entropy_with_logits(logits[sampled], labels[sampled])
+    return {"loss_objectness": obj_loss, "loss_rpn_box_reg": box_loss}
+
+
 class RPN(nn.Module):
     def __init__(
         self,
         anchor_generator: AnchorGenerator,
         head: RPNHead,
+        *,
         fg_iou_thresh: float = 0.7,
         bg_iou_thresh: float = 0.3,
         batch_size_per_image: int = 256,
@@ -110,7 +127,9 @@ class RPN(nn.Module):
             scores.append(sc[keep])
         return proposals, scores
 
-    def assign_targets(self, anchors: list[Tensor], targets: list[dict[str, Tensor]]) -> tuple[list, list]:
+    def assign_targets(
+        self, anchors: list[Tensor], targets: list[dict[str, Tensor]]
+    ) -> tuple[list[Tensor], list[Tensor]]:
         """Per image: anchor labels [P] (1 object, 0 background, -1 ignored) and matched GT boxes [P, 4]."""
         labels, matched_boxes = [], []
         for anc, tgt in zip(anchors, targets):
@@ -127,20 +146,16 @@ class RPN(nn.Module):
             labels.append(lab)
         return labels, matched_boxes
 
-    def losses(self, logits: Tensor, deltas: Tensor, labels: list[Tensor], targets: list[Tensor]) -> dict:
-        """Binary cross-entropy on sampled anchors; smooth L1 (beta 1/9) on the sampled positives."""
+    def sample(self, labels: list[Tensor]) -> list[Tensor]:
+        """Keep `batch_size_per_image` anchors per image (at most `positive_fraction` objects); the others'
+        labels become -1, so that `rpn_losses` ignores them."""
         pos, neg = self.sampler(labels)
-        pos, neg = torch.where(torch.cat(pos))[0], torch.where(torch.cat(neg))[0]
-        sampled = torch.cat([pos, neg])
-        labels, targets = torch.cat(labels), torch.cat(targets)
-        box_loss = F.smooth_l1_loss(deltas[pos], targets[pos], beta=1 / 9, reduction="sum") / max(
-            1, sampled.numel()
-        )
-        obj_loss = F.binary_cross_entropy_with_logits(logits[sampled], labels[sampled])
-        return {"loss_objectness": obj_loss, "loss_rpn_box_reg": box_loss}
+        return [torch.where(p | n, lab, torch.full_like(lab, -1.0)) for lab, p, n in zip(labels, pos, neg)]
 
-    def forward(self, images, feats: list[Tensor], targets: list[dict[str, Tensor]] | None = None):
-        """images: an ImageList. Returns (proposals per image, losses)."""
+    def forward(
+        self, images: ImageList, feats: list[Tensor], targets: list[dict[str, Tensor]] | None = None
+    ) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """Returns the proposals of each image [n, 4] and, in training, the two RPN losses."""
         logits, deltas = self.head(feats)
         batch_shape = tuple(images.tensors.shape[-2:])
         anchors = self.anchor_generator(feats, batch_shape, len(images.image_sizes))  # B x [P, 4]
@@ -150,11 +165,13 @@ class RPN(nn.Module):
         boxes = boxes.view(logits.shape[0], -1, 4)
         proposals, _ = self.select_proposals(boxes, logits, images.image_sizes, anchors_per_level)
 
-        losses = {}
+        losses: dict[str, Tensor] = {}
         if self.training:
             if targets is None:
                 raise ValueError("RPN: targets are required in training mode")
             labels, matched = self.assign_targets(anchors, targets)
+            labels = self.sample(labels)  # [P] per image: 1, 0, or -1 (not in the minibatch)
             reg_targets = [self.box_coder.encode(m, a) for m, a in zip(matched, anchors)]
-            losses = self.losses(logits.reshape(-1), deltas.reshape(-1, 4), labels, reg_targets)
+            flat = (logits.reshape(-1), deltas.reshape(-1, 4), torch.cat(labels), torch.cat(reg_targets))
+            losses = rpn_losses(*flat)
         return proposals, losses

@@ -3,7 +3,8 @@
 Images arrive as a list of `[3, H, W]` floats in [0, 1], each its own size. The network needs one
 `[B, 3, H', W']` tensor whose sides are multiples of the coarsest stride (32), so each image is
 normalized, resized so that its short side is `min_size` (long side at most `max_size`), and pasted
-into the top-left corner of a zero canvas. `image_sizes` remembers where each image ends.
+into the top-left corner of a zero canvas. `image_sizes` remembers where each image ends, and
+`to_original` maps the detections back onto the input images.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import random
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from minimrcnn.model.paste import paste_masks_in_image
 
 
 class ImageList:
@@ -109,7 +112,7 @@ class ImageTransform(nn.Module):
         sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in out_images]
         return ImageList(self.batch(out_images), sizes), out_targets
 
-    def postprocess(
+    def to_original(
         self,
         detections: list[dict[str, Tensor]],
         image_sizes: list[tuple[int, int]],
@@ -117,8 +120,6 @@ class ImageTransform(nn.Module):
         aligned_masks: bool = False,
     ) -> list[dict[str, Tensor]]:
         """Map boxes back to each original image and paste the masks at full resolution."""
-        from minimrcnn.model.postprocess import paste_masks_in_image
-
         for det, size, original in zip(detections, image_sizes, original_sizes):
             det["boxes"] = resize_boxes(det["boxes"], size, original)
             if "keypoints" in det:

@@ -18,7 +18,8 @@ class Matcher:
     """
 
     def __init__(self, high: float, low: float, allow_low_quality_matches: bool = False):
-        assert low <= high
+        if not low <= high:
+            raise ValueError(f"Matcher(high={high}, low={low}): the low IoU threshold exceeds the high one")
         self.high, self.low = high, low
         self.allow_low_quality_matches = allow_low_quality_matches
 

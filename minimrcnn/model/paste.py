@@ -1,6 +1,6 @@
-"""From per-RoI predictions to per-image detections: pick classes, NMS, and paste masks into the image.
+"""Pasting masks into the image: where a detection's 28x28 mask becomes an image-sized one.
 
-Pasting is where a 28x28 mask becomes an image-sized one. Following torchvision (and Detectron), the
+Following torchvision (and Detectron), the
 mask is first padded by one pixel of zeros on every side and its box enlarged to match, so that the
 bilinear resize fades to zero at the border; the enlarged box is truncated to integer pixels; the mask
 is bilinearly resized to the box's (h+1, w+1) pixels and written into the image. We do it for all
@@ -18,42 +18,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from minimrcnn.ops.boxes import BoxCoder, batched_nms, clip_boxes_to_image, remove_small_boxes
-
-
-def detect(
-    class_logits: Tensor,
-    box_deltas: Tensor,
-    proposals: list[Tensor],
-    image_sizes: list[tuple[int, int]],
-    box_coder: BoxCoder,
-    score_thresh: float,
-    nms_thresh: float,
-    detections_per_img: int,
-) -> list[dict[str, Tensor]]:
-    """Per image: every (RoI, foreground class) pair is a candidate; keep score > thresh, NMS per class."""
-    num_classes = class_logits.shape[-1]
-    boxes_all = box_coder.decode(box_deltas, torch.cat(proposals))  # [K, C, 4]
-    scores_all = F.softmax(class_logits, dim=-1)  # [K, C]
-    results = []
-    counts = [p.shape[0] for p in proposals]
-    for boxes, scores, size in zip(boxes_all.split(counts), scores_all.split(counts), image_sizes):
-        boxes = clip_boxes_to_image(boxes, size)
-        labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)
-        # drop the background column, then flatten (RoI, class) pairs
-        boxes, scores, labels = (
-            boxes[:, 1:].reshape(-1, 4),
-            scores[:, 1:].reshape(-1),
-            labels[:, 1:].reshape(-1),
-        )
-        keep = torch.where(scores > score_thresh)[0]
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = remove_small_boxes(boxes, 1e-2)
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = batched_nms(boxes, scores, labels, nms_thresh)[:detections_per_img]
-        results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
-    return results
 
 
 def _interpolate_index(out_size: Tensor, in_size: int, length: int) -> tuple[Tensor, Tensor, Tensor]:

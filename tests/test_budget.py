@@ -1,0 +1,107 @@
+"""A time budget becomes an iteration count: the schedule ends (lr at its final value, then evaluation) when
+the budget does, on a fast machine and on a slow one, and a killed budgeted run resumes exactly."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from minimrcnn.config import apply_overrides, shapes_cpu
+from minimrcnn.engine import budget
+from minimrcnn.engine.checkpoint import load_checkpoint
+from minimrcnn.engine.trainer import lr_factor, train
+
+TINY = [
+    "model.fpn_channels=32", "model.box_head_dim=64", "model.box_conv_dim=32", "model.mask_head_dim=32",
+    "model.min_size=64", "model.max_size=64", "model.box_batch_size_per_image=32",
+    "train.num_train_images=12", "train.num_val_images=4", "train.batch_size=2", "train.log_every=1",
+    "train.warmup_iters=4", "train.checkpoint_every=4", "train.iters=500", "train.eval_at_end=false",
+]  # fmt: skip
+
+
+class SimulatedMachine:
+    """A clock that advances `seconds_per_iter` per training iteration (fed by the trainer's on_log)."""
+
+    def __init__(self, seconds_per_iter: float, stop_at: int | None = None):
+        self.t, self.dt, self.stop_at = 0.0, seconds_per_iter, stop_at
+
+    def now(self) -> float:
+        return self.t
+
+    def on_log(self, record: dict) -> None:
+        self.t += self.dt
+        if record["iteration"] == self.stop_at:
+            raise KeyboardInterrupt  # the run is killed here (before this iteration's checkpoint)
+
+
+def budget_cfg(data_root, budget_s: float):
+    cfg = apply_overrides(shapes_cpu(), TINY)
+    cfg.train.data_root = str(data_root)
+    cfg.train.time_budget_s = budget_s
+    return cfg
+
+
+def run(monkeypatch, tmp_path, data_root, name, seconds_per_iter, budget_s=10.0, stop_at=None, resume=False):
+    machine = SimulatedMachine(seconds_per_iter, stop_at)
+    monkeypatch.setattr(budget, "now", machine.now)
+    monkeypatch.setattr(budget, "SKIPPED_ITERS", 1)  # plan at iteration 5 (after warm-up), not 25
+    monkeypatch.setattr(budget, "TIMED_ITERS", 4)
+    cfg = budget_cfg(data_root, budget_s)
+    return train(cfg, tmp_path / name, resume=resume, progress=False, on_log=machine.on_log), cfg
+
+
+def test_plan_fits_the_rest_of_the_budget():
+    p = budget.plan(budget_s=100, elapsed_s=10, iteration=25, seconds_per_iter=0.5, eval_s=8,
+                    max_iters=10_000, measured_from=5)  # fmt: skip
+    assert p.iters == 25 + int(82 / (0.5 * (1 + budget.MARGIN))) and not p.capped
+    assert "iteration 5-25" in p.describe().replace("iterations ", "iteration ")
+    capped = budget.plan(budget_s=100, elapsed_s=10, iteration=25, seconds_per_iter=0.01, eval_s=0,
+                         max_iters=300, measured_from=5)  # fmt: skip
+    assert capped.iters == 300 and capped.capped and "cap" in capped.describe()
+    late = budget.plan(budget_s=10, elapsed_s=30, iteration=25, seconds_per_iter=1, eval_s=0, max_iters=300,
+                       measured_from=5)  # fmt: skip
+    assert late.iters == 26  # over budget already: finish the schedule at once
+
+
+@pytest.mark.parametrize("seconds_per_iter", [0.5, 0.9])  # a machine, and one 1.8x slower
+def test_schedule_ends_when_the_budget_ends(monkeypatch, tmp_path, seconds_per_iter):
+    result, cfg = run(monkeypatch, tmp_path, tmp_path / "data", "run", seconds_per_iter)
+    plan = json.loads((tmp_path / "run" / "config.json").read_text())["budget_plan"]
+    expected = budget.plan(budget_s=10.0, elapsed_s=(plan["planned_at"] - 1) * seconds_per_iter,
+                           iteration=plan["planned_at"], seconds_per_iter=seconds_per_iter, eval_s=0.0,
+                           max_iters=500, measured_from=plan["measured_from"])  # fmt: skip
+    assert plan["iters"] == expected.iters == result["iteration"]
+    assert plan["seconds_per_iter"] == pytest.approx(seconds_per_iter)
+    log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["iteration"] == plan["iters"]
+    planned = dataclasses.replace(cfg.train, iters=plan["iters"])  # train() works on a copy of cfg
+    assert log[-1]["lr"] == pytest.approx(cfg.train.lr * lr_factor(plan["iters"], planned), abs=1e-12)
+    assert log[-1]["lr"] < 1e-9  # the cosine has reached its final value at the last iteration
+    assert (plan["iters"] - 1) * seconds_per_iter <= 10.0  # and it ended inside the budget
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["iters"] == plan["iters"]
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["budget_plan"] == plan
+
+
+def test_slower_machine_plans_fewer_iterations(monkeypatch, tmp_path):
+    fast, _ = run(monkeypatch, tmp_path, tmp_path / "data", "fast", 0.5)
+    slow, _ = run(monkeypatch, tmp_path, tmp_path / "data", "slow", 0.9)
+    assert slow["iteration"] < fast["iteration"]
+
+
+def test_killed_budgeted_run_resumes_exactly(monkeypatch, tmp_path):
+    data = tmp_path / "data"
+    straight, _ = run(monkeypatch, tmp_path, data, "straight", 0.5)
+    with pytest.raises(KeyboardInterrupt):
+        # killed in iteration 9: after the plan (iteration 5) and the checkpoint (8)
+        run(monkeypatch, tmp_path, data, "killed", 0.5, stop_at=9)
+    killed = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
+    assert killed["iteration"] == 8 and killed["budget_plan"]["iters"] == straight["iteration"]
+    # resumed on a machine 3x slower: the plan made before the kill still decides where the schedule ends
+    resumed, _ = run(monkeypatch, tmp_path, data, "killed", 1.5, resume=True)
+    assert resumed["iteration"] == straight["iteration"]
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["model"]
+    for k, v in a.items():
+        torch.testing.assert_close(b[k], v, rtol=1e-5, atol=1e-6, msg=f"{k} differs after resume")
