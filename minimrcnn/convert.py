@@ -1,4 +1,4 @@
-"""Load torchvision's Mask R-CNN (its weights and its settings) into minimrcnn.
+"""Load torchvision's Mask R-CNN or Keypoint R-CNN (its weights and its settings) into minimrcnn.
 
     tv = torchvision.models.detection.maskrcnn_resnet50_fpn(weights="DEFAULT")  # COCO-pretrained
     model = minimrcnn.convert.from_torchvision(tv)                                   # same outputs, our code
@@ -27,6 +27,8 @@ KEY_MAP = [
     (r"^rpn\.head\.conv(?:\.0)?(?:\.0)?\.", r"rpn.head.conv."),
     (r"^roi_heads\.mask_predictor\.conv5_mask\.", r"roi_heads.mask_head.deconv."),
     (r"^roi_heads\.mask_predictor\.mask_fcn_logits\.", r"roi_heads.mask_head.predictor."),
+    (r"^roi_heads\.keypoint_head\.(\d+)\.", r"roi_heads.keypoint_head.convs.\1."),
+    (r"^roi_heads\.keypoint_predictor\.kps_score_lowres\.", r"roi_heads.keypoint_head.deconv."),
 ]
 
 
@@ -115,8 +117,21 @@ def torchvision_config(tv: nn.Module) -> ModelConfig:
         box_nms_thresh=heads.nms_thresh,
         detections_per_img=heads.detections_per_img,
         mask_on=heads.mask_head is not None,
-        mask_resolution=2 * heads.mask_roi_pool.output_size[0],
+        mask_resolution=2 * heads.mask_roi_pool.output_size[0] if heads.mask_roi_pool is not None else 28,
+        **(_keypoint_config(heads) if heads.keypoint_head is not None else {}),
     )
+
+
+def _keypoint_config(heads: nn.Module) -> dict:
+    """keypointrcnn_resnet50_fpn: 8 convs of 512, 17 joints, RoIs pooled 14x14."""
+    convs = [m for m in heads.keypoint_head.modules() if isinstance(m, nn.Conv2d)]
+    return {
+        "keypoint_on": True,
+        "num_keypoints": heads.keypoint_predictor.kps_score_lowres.out_channels,
+        "keypoint_head_dim": convs[0].out_channels,
+        "keypoint_head_convs": len(convs),
+        "keypoint_pool_size": heads.keypoint_roi_pool.output_size[0],
+    }
 
 
 def from_torchvision(source: nn.Module | dict[str, Tensor], cfg: ModelConfig | None = None) -> MaskRCNN:

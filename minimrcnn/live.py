@@ -32,12 +32,14 @@ from matplotlib.figure import Figure
 from minimrcnn.viz import color
 
 LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask")
+KEYPOINT_TERM = "loss_keypoint"  # a keypoint model's extra term (chapter 10); drawn when the records have it
 LABELS = {
     "loss_objectness": "RPN objectness",
     "loss_rpn_box_reg": "RPN box",
     "loss_classifier": "classifier",
     "loss_box_reg": "box regression",
     "loss_mask": "mask",
+    "loss_keypoint": "keypoint",
     "loss": "total",
 }
 
@@ -74,7 +76,7 @@ def progress_line(record: dict[str, Any], total: int | None = None, start: int =
 def plot_losses(
     ax: Axes,
     records: Sequence[dict[str, Any]],
-    keys: Sequence[str] = (*LOSS_TERMS, "loss"),
+    keys: Sequence[str] = (*LOSS_TERMS, KEYPOINT_TERM, "loss"),
     logy: bool = True,
     total: int | None = None,
 ) -> None:
@@ -136,7 +138,7 @@ class LivePlot:
     def __init__(
         self,
         total: int | None = None,
-        keys: Sequence[str] = (*LOSS_TERMS, "loss"),
+        keys: Sequence[str] = (*LOSS_TERMS, KEYPOINT_TERM, "loss"),
         every: int = 1,
         print_every: int = 0,
         title: str = "",

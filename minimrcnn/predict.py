@@ -1,4 +1,4 @@
-"""Run a trained model on images and save pictures of its masks, boxes, labels and scores.
+"""Run a trained model on images and save pictures of its masks, boxes, labels, scores and keypoints.
 
 python -m minimrcnn.predict photo.png other.jpg --weights runs/shapes_cpu/checkpoint.pt --out preds/
 """
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             det = {k: v.cpu() for k, v in model([image.to(device)])[0].items()}
         h, w = image.shape[-2:]
         fig = plt.figure(figsize=(w / 100 * 3, h / 100 * 3), dpi=100)
-        draw_detections(image, det, names, args.score_thresh, ax=fig.add_axes((0, 0, 1, 1)))
+        draw_detections(image, det, names, args.score_thresh, ax=fig.add_axes((0, 0, 1, 1)),
+                        skeleton=state.get("skeleton"))  # fmt: skip
         target = args.out / f"{path.stem}.png"
         fig.savefig(target)
         plt.close(fig)

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from minimrcnn.live import plot_losses, plot_lr, read_metrics
-from minimrcnn.viz import draw_detections, draw_keypoints, draw_targets
+from minimrcnn.viz import draw_detections, draw_targets
 
 CURVES_FILE = "curves.png"
 PREDICTIONS_FILE = "predictions.png"
@@ -70,20 +70,17 @@ def save_predictions(
     """A grid: one row per held-out image, ground truth on the left, the detections >= score_thresh right."""
     model.eval()
     names = list(getattr(dataset, "class_names", []) or []) or None
+    skeleton = getattr(dataset, "skeleton", None) or None
     indices = pick_images(len(dataset), num_images)
     fig = _new_figure((6.4, 3.2 * len(indices) + (0.3 if title else 0.0)), dpi)
     axes = fig.subplots(len(indices), 2, squeeze=False)
     for row, i in zip(axes, indices):
         image, target = dataset[i]
         det = {k: v.cpu() for k, v in model([image.to(device)])[0].items()}
-        draw_targets(image, target, names, ax=row[0], title=f"image {i}: ground truth")
-        if "keypoints" in target:
-            draw_keypoints(row[0], target["keypoints"])
+        draw_targets(image, target, names, ax=row[0], title=f"image {i}: ground truth", skeleton=skeleton)
         kept = int((det["scores"] >= score_thresh).sum())
         shown = f"predicted: {kept} with score >= {score_thresh}"
-        draw_detections(image, det, names, score_thresh, row[1], shown)
-        if "keypoints" in det:
-            draw_keypoints(row[1], det["keypoints"][det["scores"] >= score_thresh])
+        draw_detections(image, det, names, score_thresh, row[1], shown, skeleton)  # (+ keypoints, if any)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -91,6 +91,31 @@ def overlay_masks(
     return out
 
 
+def draw_keypoints(
+    ax: Axes,
+    keypoints: Tensor | np.ndarray,
+    skeleton: list[list[int]] | None = None,
+    colors: list | np.ndarray | None = None,
+    visible: Tensor | np.ndarray | None = None,
+) -> None:
+    """Draw [N, K, 3] keypoints (x, y, v) as dots joined by the skeleton's 1-based joint pairs.
+
+    Joints with v = 0 (or `visible` False, e.g. a low keypoint score) are left out; v = 1 (labelled but
+    hidden) is drawn hollow."""
+    kps = np.asarray(torch.as_tensor(keypoints).detach().cpu(), dtype=np.float64).reshape(
+        -1, *np.shape(keypoints)[-2:]
+    )
+    shown = kps[..., 2] > 0 if visible is None else np.asarray(torch.as_tensor(visible).cpu(), dtype=bool)
+    for i, (person, on) in enumerate(zip(kps, shown)):
+        c = color(i) if colors is None else colors[i]
+        for a, b in skeleton or []:
+            if on[a - 1] and on[b - 1]:
+                ax.plot(person[[a - 1, b - 1], 0], person[[a - 1, b - 1], 1], color=c, lw=1.5, alpha=0.9)
+        hidden = on & (person[:, 2] == 1)
+        ax.scatter(person[on & ~hidden, 0], person[on & ~hidden, 1], s=9, color=c, edgecolors="white", lw=0.5)
+        ax.scatter(person[hidden, 0], person[hidden, 1], s=9, facecolors="none", edgecolors=c, lw=0.8)
+
+
 def draw_detections(
     image: Tensor,
     detections: dict[str, Tensor],
@@ -98,8 +123,10 @@ def draw_detections(
     score_thresh: float = 0.5,
     ax: Axes | None = None,
     title: str | None = None,
+    skeleton: list[list[int]] | None = None,
 ) -> Axes:
-    """Image with masks, boxes and 'label score' tags of the detections scoring >= score_thresh."""
+    """Image with masks, boxes and 'label score' tags of the detections scoring >= score_thresh, and
+    their keypoints joined by `skeleton` when the detections have `keypoints` [N, K, 3]."""
     ax = ax or plt.gca()
     keep = detections["scores"] >= score_thresh
     boxes, labels, scores = detections["boxes"][keep], detections["labels"][keep], detections["scores"][keep]
@@ -111,6 +138,8 @@ def draw_detections(
     names = [f"{class_names[int(c)] if class_names else int(c)} {s:.2f}" for c, s in zip(labels, scores)]
     if len(labels):
         draw_boxes(ax, boxes, list(colors), names)
+        if "keypoints" in detections:
+            draw_keypoints(ax, detections["keypoints"][keep], skeleton, list(colors))
     return ax
 
 
@@ -120,21 +149,12 @@ def draw_targets(
     class_names: list[str] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    skeleton: list[list[int]] | None = None,
 ) -> Axes:
     """Ground truth drawn like detections (score 1)."""
     det = dict(target)
     det["scores"] = torch.ones(len(target["labels"]))
     if "masks" in det:
         det["masks"] = det["masks"].float()
-    return draw_detections(image, det, class_names, 0.0, ax, title)
+    return draw_detections(image, det, class_names, 0.0, ax, title, skeleton)
 
-
-def draw_keypoints(
-    ax: Axes, keypoints: Tensor | np.ndarray, colors: list | np.ndarray | None = None, size: float = 12
-) -> None:
-    """Dots at the visible keypoints of [N, K, 3] (x, y, visibility) arrays, one color per instance."""
-    kps = np.asarray(torch.as_tensor(keypoints).detach().cpu(), dtype=np.float64)  # [N, K, 3]
-    for i, inst in enumerate(kps):
-        seen = inst[:, 2] > 0  # visibility 0: not labelled (targets) / not predicted
-        c = color(i) if colors is None else colors[i]
-        ax.scatter(inst[seen, 0], inst[seen, 1], s=size, c=[c], edgecolors="white", linewidths=0.6, zorder=3)

@@ -22,7 +22,7 @@ from minimrcnn.train import main as train_main
     [
         ("train.schedule=cosin", "train.schedule='cosin': expected one of step, cosine"),
         ("train.optimizer=adam", "train.optimizer='adam': expected one of sgd, adamw"),
-        ("train.dataset=voc", "train.dataset='voc': expected one of shapes, coco"),
+        ("train.dataset=voc", "train.dataset='voc': expected one of shapes, figures, coco, coco_keypoints"),
         ("train.lr=-1", "train.lr=-1.0: expected a number > 0"),
         ("train.batch_size=0", "train.batch_size=0: expected a number >= 1"),
         ("train.num_workers=-1", "train.num_workers=-1: expected a number >= 0"),
@@ -81,7 +81,7 @@ def test_schedule_keeps_the_recipes_epochs_at_any_total_batch():
     assert (short.iters, short.lr_steps, short.warmup_iters) == (900, (600, 800), 10)
     # shapes_cpu does not scale its schedule (nor its lr)
     shapes = schedule(get_preset("shapes_cpu").train, world=2)
-    assert (shapes.iters, shapes.lr, shapes.warmup_iters) == (1250, 1e-3, 50)
+    assert (shapes.iters, shapes.lr, shapes.warmup_iters) == (2000, 1e-3, 50)
 
 
 def test_detectron2_presets():

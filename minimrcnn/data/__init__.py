@@ -44,10 +44,23 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool, uint8: bool =
         else:
             num = train_cfg.num_val_images or defaults.get(split, defaults["val"])
         images_dir, ann_file = shapes.ensure_shapes(root, split, num)
+    elif train_cfg.dataset == "figures":
+        from minimrcnn.data import figures
+
+        defaults = figures.DEFAULT_NUM_IMAGES
+        train_split = split == train_cfg.train_split
+        num = (train_cfg.num_train_images if train_split else train_cfg.num_val_images) or defaults.get(
+            split, defaults["train" if train_split else "val"]
+        )
+        images_dir, ann_file = figures.ensure_figures(root, split, num)
     elif train_cfg.dataset == "coco":
         images_dir, ann_file = root / split, root / "annotations" / f"instances_{split}.json"
+    elif train_cfg.dataset == "coco_keypoints":
+        images_dir, ann_file = root / split, root / "annotations" / f"person_keypoints_{split}.json"
     else:
-        raise DataError(f"train.dataset={train_cfg.dataset!r}: expected 'shapes' or 'coco'")
+        raise DataError(
+            f"train.dataset={train_cfg.dataset!r}: expected 'shapes', 'figures', 'coco' or 'coco_keypoints'"
+        )
     return CocoInstances(images_dir, ann_file, drop_crowd=train, skip_empty=train, uint8=uint8)
 
 
@@ -56,6 +69,7 @@ def build_dataset(train_cfg: TrainConfig, split: str, train: bool, uint8: bool =
 _LAZY = {
     "CocoInstances": "coco",
     "ensure_shapes": "shapes",
+    "ensure_figures": "figures",
     "GroupedBatchSampler": "samplers",
     "aspect_ratio_groups": "samplers",
     "collate": "samplers",

@@ -10,6 +10,8 @@ One sample is `(image, target)`:
             area     [N]    float32  COCO's `area` field
             iscrowd  [N]    int64
             image_id int
+            keypoints [N, K, 3] float32 (x, y, v), only for a person-keypoints JSON (categories list
+                     `keypoints` names); `keypoint_names`, `keypoint_flip` and `skeleton` describe them
 
 For training, `drop_crowd` removes crowd regions from the targets and `skip_empty` skips images left with
 no object; degenerate annotations (box narrower or shorter than 1 px, or an empty mask) are always dropped,
@@ -73,6 +75,11 @@ class CocoInstances(Dataset):
         self.cat_id_to_label: dict[int, int] = {c: i + 1 for i, c in enumerate(cat_ids)}
         self.class_names: list[str] = ["__background__"] + [coco.cats[c]["name"] for c in cat_ids]
         self.num_classes = len(self.class_names)
+        # ---- keypoints (a COCO person-keypoints JSON): joint names, left<->right swap for flips, skeleton
+        kp_cats = [coco.cats[c] for c in cat_ids if coco.cats[c].get("keypoints")]
+        self.keypoint_names: list[str] = list(kp_cats[0]["keypoints"]) if kp_cats else []
+        self.skeleton: list[list[int]] = [list(e) for e in kp_cats[0].get("skeleton", [])] if kp_cats else []
+        self.keypoint_flip: list[int] = flip_indices(self.keypoint_names)
 
         # ---- the annotations each image keeps, decided once from the JSON alone (no image is opened)
         records, dropped = [], 0
@@ -85,8 +92,12 @@ class CocoInstances(Dataset):
                 if _is_degenerate(ann, info["width"], info["height"]):
                     dropped += 1
                     continue
+                kps = ann.get("keypoints") if self.keypoint_names else None
+                if kps is not None and len(kps) != 3 * len(self.keypoint_names):
+                    raise DataError(f"{self.ann_file}: annotation {ann['id']}: 'keypoints' must hold "
+                                    f"{3 * len(self.keypoint_names)} numbers, not {len(kps)}")  # fmt: skip
                 keep.append((ann["bbox"], self.cat_id_to_label[ann["category_id"]], ann["segmentation"],
-                             ann["area"], ann["iscrowd"]))  # fmt: skip
+                             ann["area"], ann["iscrowd"], kps))  # fmt: skip
             if keep or not skip_empty:  # training skips images left with no object
                 records.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), keep))
         if dropped:
@@ -119,7 +130,7 @@ class CocoInstances(Dataset):
         return w / h
 
     def _record(self, index: int) -> tuple[int, str, int, int, list[tuple]]:
-        """(image_id, file_name, height, width, [(bbox, label, segmentation, area, iscrowd), ...])"""
+        """(image_id, file_name, height, width, [(bbox, label, segmentation, area, iscrowd, keypoints), ...])"""
         return pickle.loads(self._records[self._offsets[index] : self._offsets[index + 1]].tobytes())
 
     def load_image(self, index: int) -> Tensor:
@@ -143,7 +154,7 @@ class CocoInstances(Dataset):
         # Built with numpy and handed to torch at the end: tiny per-sample ops are cheaper outside torch.
         img_id, _, h, w, anns = self._record(index)
         masks = np.zeros((len(anns), h, w), dtype=np.uint8)  # [N, H, W]
-        for j, (_, _, segmentation, _, _) in enumerate(anns):
+        for j, (_, _, segmentation, *_) in enumerate(anns):
             masks[j] = segmentation_to_mask(segmentation, h, w)
         boxes = np.array([a[0] for a in anns], dtype=np.float32).reshape(-1, 4)  # [N, 4] xywh
         boxes[:, 2:] += boxes[:, :2]  # -> xyxy
@@ -153,6 +164,11 @@ class CocoInstances(Dataset):
         area = np.array([a[3] for a in anns], dtype=np.float32)
         iscrowd = np.array([a[4] for a in anns], dtype=np.int64)
         keep = masks.any(axis=(1, 2))  # [N] a polygon can still rasterize to nothing
+        extra = {}
+        if self.keypoint_names:  # (lengths checked when the records were built)
+            k = len(self.keypoint_names)
+            kps = np.array([a[5] or [0] * 3 * k for a in anns], dtype=np.float32).reshape(-1, 3 * k)
+            extra["keypoints"] = torch.from_numpy(kps.reshape(-1, k, 3)[keep])  # [N, K, 3]
         return {
             "boxes": torch.from_numpy(boxes[keep]),
             "labels": torch.from_numpy(labels[keep]),
@@ -160,10 +176,22 @@ class CocoInstances(Dataset):
             "image_id": int(img_id),
             "area": torch.from_numpy(area[keep]),
             "iscrowd": torch.from_numpy(iscrowd[keep]),
+            **extra,
         }
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def flip_indices(names: list[str]) -> list[int]:
+    """For each joint, the joint it becomes in a mirrored image: left_x <-> right_x, others stay."""
+    swap = {"left": "right", "right": "left"}
+    out = []
+    for name in names:
+        side, _, rest = name.partition("_")
+        twin = f"{swap[side]}_{rest}" if side in swap else name
+        out.append(names.index(twin) if twin in names else names.index(name))
+    return out
+
+
 def load_coco(ann_file: Path) -> COCO:
     """Read and check a COCO instances JSON, then index it with pycocotools (parsed once, not twice)."""
     if not ann_file.is_file():

@@ -22,8 +22,9 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -70,17 +71,26 @@ def ensure_shapes(
         "image_size": image_size,
         "seed": seed,
     }
-    manifest_file = root / "annotations" / f"shapes_{split}.manifest.json"
+    write = partial(_write_split, images_dir, ann_file, split, num_images, image_size, seed)
+    generate_once(root / "annotations" / f"shapes_{split}", manifest, images_dir, ann_file, write)
+    return images_dir, ann_file
+
+
+def generate_once(
+    stem: Path, manifest: dict, images_dir: Path, ann_file: Path, write: Callable[[], None]
+) -> None:
+    """Run `write()` (which fills images_dir and writes ann_file) unless `<stem>.manifest.json` says that a
+    complete split with exactly these parameters is there already. Safe when several processes call it."""
+    manifest_file = stem.with_name(stem.name + ".manifest.json")
     images_dir.mkdir(parents=True, exist_ok=True)
     ann_file.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(root / "annotations" / f".shapes_{split}.lock"):  # several DDP ranks may arrive at once
+    with _lock(stem.with_name(f".{stem.name}.lock")):  # several DDP ranks may arrive at once
         if not _is_complete(manifest_file, manifest, images_dir, ann_file):
             manifest_file.unlink(missing_ok=True)  # written last: its presence means "complete"
             for old in images_dir.glob("*.png"):
                 old.unlink()
-            _write_split(images_dir, ann_file, split, num_images, image_size, seed)
+            write()
             _atomic_write(manifest_file, json.dumps(manifest, indent=1))
-    return images_dir, ann_file
 
 
 def generate_image(split: str, index: int, image_size: int = 128, seed: int = 0) -> tuple[np.ndarray, list]:

@@ -9,6 +9,7 @@ jitter, is the model's: in training, `ImageTransform` picks the short side among
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,8 +21,9 @@ Target = dict[str, Any]
 class RandomHorizontalFlip:
     """Mirror left-right with probability p: x -> W - x, so a box (x1, x2) becomes (W - x2, W - x1)."""
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, keypoint_flip: Sequence[int] | None = None) -> None:
         self.p = p
+        self.keypoint_flip = list(keypoint_flip) if keypoint_flip else None  # joint i becomes joint flip[i]
 
     def __call__(self, image: Tensor, target: Target | None = None) -> tuple[Tensor, Target | None]:
         if torch.rand(()) >= self.p:
@@ -34,6 +36,12 @@ class RandomHorizontalFlip:
             target["boxes"] = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], dim=1)
             if "masks" in target:
                 target["masks"] = target["masks"].flip(-1)
+            if "keypoints" in target:  # [N, K, 3]: x -> W - x, and a left hand becomes a right hand
+                kps = target["keypoints"].clone()
+                kps[..., 0] = torch.where(kps[..., 2] > 0, w - kps[..., 0], kps[..., 0])
+                if self.keypoint_flip is not None:
+                    kps = kps[:, self.keypoint_flip]
+                target["keypoints"] = kps
         return image, target
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from minimrcnn.data.samplers import collate, images_to_device
 from minimrcnn.engine import distributed as dist
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+KEYPOINT_METRICS = ("AP", "AP50", "AP75", "APm", "APl")  # COCOeval's keypoint summary has no APs
 
 
 def to_coco_results(det: dict[str, torch.Tensor], image_id: int, label_to_cat_id) -> list[dict[str, Any]]:
@@ -41,6 +42,9 @@ def to_coco_results(det: dict[str, torch.Tensor], image_id: int, label_to_cat_id
         if rle is not None:
             r["segmentation"] = rle
         out.append(r)
+    if "keypoints" in det:  # [N, K, 3] (x, y, 1) -> flat [x1, y1, v1, ...]; scored by the box's score
+        for r, kps in zip(out, det["keypoints"].cpu().flatten(1).tolist()):
+            r["keypoints"] = kps
     return out
 
 
@@ -84,28 +88,45 @@ def coco_evaluate(
     """COCOeval's six summary numbers (as fractions in [0, 1]) per IoU type."""
     metrics: dict[str, dict[str, float]] = {}
     for iou_type in iou_types:
-        usable = [r for r in results if iou_type == "bbox" or "segmentation" in r]
+        names = KEYPOINT_METRICS if iou_type == "keypoints" else METRICS
+        field = {"bbox": "bbox", "segm": "segmentation", "keypoints": "keypoints"}[iou_type]
+        usable = [r for r in results if field in r]
         if not usable:
-            metrics[iou_type] = dict.fromkeys(METRICS, 0.0)
+            metrics[iou_type] = dict.fromkeys(names, 0.0)
             continue
         with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints a lot
             coco_dt = coco_gt.loadRes(usable)
             ev = COCOeval(coco_gt, coco_dt, iou_type)
             if image_ids is not None:
                 ev.params.imgIds = image_ids
+            if iou_type == "keypoints":
+                ev.params.kpt_oks_sigmas = keypoint_sigmas(coco_gt)
             ev.evaluate()
             ev.accumulate()
             ev.summarize()
-        metrics[iou_type] = {k: max(0.0, float(v)) for k, v in zip(METRICS, ev.stats[:6])}
+        metrics[iou_type] = {k: max(0.0, float(v)) for k, v in zip(names, ev.stats)}
     return metrics
+
+
+def keypoint_sigmas(coco_gt) -> np.ndarray:
+    """OKS's per-joint constants: the category's `keypoint_sigmas` if it has them, else COCO's 17."""
+    cat = next(c for c in coco_gt.cats.values() if c.get("keypoints"))
+    if "keypoint_sigmas" in cat:
+        return np.asarray(cat["keypoint_sigmas"], dtype=np.float64)
+    k = len(cat["keypoints"])
+    if k != 17:
+        raise ValueError(
+            f"category {cat['name']!r}: {k} keypoints but no 'keypoint_sigmas' (COCO's are for 17)"
+        )
+    return COCOeval(iouType="keypoints").params.kpt_oks_sigmas
 
 
 def evaluate(
     model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0
 ) -> dict:
     """Distributed-aware: every process predicts its shard, rank 0 gathers and scores. Returns
-    {"bbox": {...}, "segm": {...}} on every process, plus the raw results on rank 0 under "results"
-    (an empty list on the other ranks, which never build the COCO index)."""
+    {"bbox": {...}, "segm": {...}} (+ "keypoints") on every process, plus the raw results on rank 0 under
+    "results" (an empty list on the other ranks, which never build the COCO index)."""
     shard = predict_dataset(model, dataset, device, batch_size, progress, num_workers)
     parts = dist.gather_to_main(shard)
     results: list[dict[str, Any]] = []
@@ -113,6 +134,8 @@ def evaluate(
     if dist.is_main():
         results = [r for part in parts for r in part]
         iou_types = ("bbox", "segm") if model_has_masks(model) else ("bbox",)
+        if getattr(getattr(model, "module", model).cfg, "keypoint_on", False):
+            iou_types += ("keypoints",)
         metrics = coco_evaluate(dataset.coco, results, iou_types, image_ids=list(dataset.ids))
     metrics = dist.broadcast_from_main(metrics)
     return {**metrics, "results": results}
@@ -125,7 +148,10 @@ def model_has_masks(model) -> bool:
 
 def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
     lines = [f"{'':6s}" + "".join(f"{m:>7s}" for m in METRICS)]
-    for iou_type in ("bbox", "segm"):
+    for iou_type, row in (("bbox", "bbox"), ("segm", "segm"), ("keypoints", "kpt")):
         if iou_type in metrics:
-            lines.append(f"{iou_type:6s}" + "".join(f"{100 * metrics[iou_type][m]:7.1f}" for m in METRICS))
+            got = metrics[iou_type]
+            lines.append(
+                f"{row:6s}" + "".join(f"{100 * got[m]:7.1f}" if m in got else f"{'-':>7s}" for m in METRICS)
+            )
     return "\n".join(lines)

@@ -196,7 +196,7 @@ def train(
                         pin_memory=dev.type == "cuda",
                         generator=torch.Generator().manual_seed(tc.seed))  # fmt: skip
     # (its own generator: creating the iterator must not draw from the global RNG that resume restores)
-    flip = RandomHorizontalFlip(0.5) if tc.hflip else None
+    flip = RandomHorizontalFlip(0.5, dataset.keypoint_flip) if tc.hflip else None
 
     window = LossWindow()  # losses stay on the device; the host reads them at logging steps only
 
@@ -209,6 +209,7 @@ def train(
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
                 "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
                 "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id], "budget_plan": plan,
+                "keypoint_names": list(dataset.keypoint_names), "skeleton": dataset.skeleton,
             })  # fmt: skip
 
     net.train()
@@ -271,7 +272,7 @@ def train(
     if val is not None:
         ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress,
                       num_workers=tc.num_workers)  # fmt: skip
-        metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
+        metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
         result["metrics"] = metrics
         if dist.is_main():
             (out / "eval.json").write_text(json.dumps({"iteration": it, **metrics}, indent=2))

@@ -1,6 +1,6 @@
 """Mask R-CNN: wires the parts together, in the order an image meets them.
 
-    images -> ImageTransform -> backbone (+FPN) -> RPN -> RoIHeads (box branch | mask branch)
+    images -> ImageTransform -> backbone (+FPN) -> RPN -> RoIHeads (box | mask | keypoint branch)
            -> ImageTransform.to_original (boxes and masks back on the input images)
 
 Like torchvision's detection models: in training mode `model(images, targets)` returns a dict of losses;
@@ -17,6 +17,7 @@ from minimrcnn.model.anchors import AnchorGenerator
 from minimrcnn.model.backbone import STAGES, ResNetBody, out_channels, resnet
 from minimrcnn.model.box_head import BoxPredictor, ConvFCHead, TwoMLPHead
 from minimrcnn.model.fpn import FPN
+from minimrcnn.model.keypoint_head import KeypointHead
 from minimrcnn.model.mask_head import MaskHead, MLPMaskHead, mask_channels
 from minimrcnn.model.poolers import MultiScaleRoIPool
 from minimrcnn.model.roi_heads import FPNRoIHeads, Res5RoIHeads, RoIHeads
@@ -101,12 +102,19 @@ def build_roi_heads(cfg: ModelConfig, channels: int) -> RoIHeads:
     elif cfg.mask_on:
         num_convs = {"fcn4": 4, "fcn2": 2}[cfg.mask_head]
         mask_head = MaskHead(channels, mask_out, num_convs, cfg.mask_head_dim, cfg.head_norm)
+    keypoint_head = None
+    if cfg.keypoint_on:  # the paper's Section 5: 14 x 14 RoIs, convs, deconv + 2x upsampling to 56 x 56
+        keypoint_head = KeypointHead(
+            channels, cfg.num_keypoints, cfg.keypoint_head_dim, cfg.keypoint_head_convs
+        )
     return FPNRoIHeads(
         pooler(cfg.box_pool_size),
         box_head,
         BoxPredictor(cfg.box_head_dim, cfg.num_classes),
         pooler(cfg.mask_pool_size) if cfg.mask_on else None,
         mask_head,
+        keypoint_pooler=pooler(cfg.keypoint_pool_size) if cfg.keypoint_on else None,
+        keypoint_head=keypoint_head,
         **settings,
     )
 
@@ -130,7 +138,7 @@ class MaskRCNN(nn.Module):
         if self.training:
             if targets is None:
                 raise ValueError("MaskRCNN: targets are required in training mode")
-            check_targets(targets, self.cfg.mask_on)
+            check_targets(targets, self.cfg.mask_on, self.cfg.num_keypoints if self.cfg.keypoint_on else 0)
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         batch, targets = self.transform(images, targets)
         feats = self.backbone(batch.tensors)
@@ -142,12 +150,24 @@ class MaskRCNN(nn.Module):
         return self.transform.to_original(detections, batch.image_sizes, original_sizes, self.cfg.aligned)
 
 
-def check_targets(targets: list[dict[str, Tensor]], need_masks: bool) -> None:
+def check_targets(targets: list[dict[str, Tensor]], need_masks: bool, num_keypoints: int = 0) -> None:
     """Fail early, naming the image and field, instead of deep inside a loss."""
     for i, t in enumerate(targets):
-        for key in ("boxes", "labels") + (("masks",) if need_masks else ()):
+        needed = (
+            ("boxes", "labels")
+            + (("masks",) if need_masks else ())
+            + (("keypoints",) if num_keypoints else ())
+        )
+        for key in needed:
             if key not in t:
                 raise ValueError(f"targets[{i}]: missing '{key}'")
+        if num_keypoints:
+            kps, n = t["keypoints"], t["boxes"].shape[0]
+            if kps.shape != (n, num_keypoints, 3) or not kps.is_floating_point():
+                raise ValueError(
+                    f"targets[{i}]['keypoints']: expected float [{n}, {num_keypoints}, 3] (x, y, v), "
+                    f"got {kps.dtype} {tuple(kps.shape)}"
+                )
         boxes = t["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
             raise ValueError(f"targets[{i}]['boxes']: expected [N, 4], got {tuple(boxes.shape)}")

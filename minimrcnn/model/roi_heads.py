@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from minimrcnn.model.box_head import BoxPredictor, box_inference, box_losses
+from minimrcnn.model.keypoint_head import heatmaps_to_keypoints, keypoint_loss, keypoint_targets
 from minimrcnn.model.mask_head import mask_loss, mask_probabilities, mask_targets
 from minimrcnn.model.poolers import MultiScaleRoIPool
 from minimrcnn.ops.boxes import BoxCoder, box_iou
@@ -56,6 +57,7 @@ class RoIHeads(nn.Module):
         box_predictor: BoxPredictor,
         mask_head: nn.Module | None = None,
         *,
+        keypoint_head: nn.Module | None = None,
         mask_loss_kind: str = "sigmoid",
         fg_iou_thresh: float = 0.5,
         bg_iou_thresh: float = 0.5,
@@ -68,7 +70,7 @@ class RoIHeads(nn.Module):
         aligned: bool = False,
     ):
         super().__init__()
-        self.box_predictor, self.mask_head = box_predictor, mask_head
+        self.box_predictor, self.mask_head, self.keypoint_head = box_predictor, mask_head, keypoint_head
         self.mask_loss_kind = mask_loss_kind
         self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=False)
         self.sampler = BalancedSampler(batch_size_per_image, positive_fraction)
@@ -88,6 +90,12 @@ class RoIHeads(nn.Module):
         self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
     ) -> Tensor:
         """Per image [n_i, 4] boxes -> [N, C, S, S], the mask head's input."""
+        raise NotImplementedError
+
+    def keypoint_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        """Per image [n_i, 4] boxes -> [N, C, S, S], the keypoint head's input."""
         raise NotImplementedError
 
     def mask_logits(
@@ -142,6 +150,21 @@ class RoIHeads(nn.Module):
         pos_labels = torch.cat(fg.labels)
         return {"loss_mask": mask_loss(logits, pos_labels, torch.cat(gt_targets), self.mask_loss_kind)}
 
+    def keypoint_losses(
+        self,
+        feats: list[Tensor],
+        fg: Foreground,
+        targets: list[dict[str, Tensor]],
+        image_sizes: list[tuple[int, int]],
+    ) -> dict[str, Tensor]:
+        """The keypoint loss on the positive sampled RoIs: a target cell per labelled joint in its RoI."""
+        logits = self.keypoint_head(self.keypoint_features(feats, fg.boxes, image_sizes))  # [N, K, M, M]
+        index, valid = zip(*(
+            keypoint_targets(t["keypoints"][m], b, logits.shape[-1])
+            for t, b, m in zip(targets, fg.boxes, fg.matched)
+        ))  # a loop over images  # fmt: skip
+        return {"loss_keypoint": keypoint_loss(logits, torch.cat(index), torch.cat(valid))}
+
     # ------------------------------------------------------------------------------------------ inference
     def predict_masks(
         self, feats: list[Tensor], detections: list[dict[str, Tensor]], image_sizes: list[tuple[int, int]]
@@ -152,6 +175,17 @@ class RoIHeads(nn.Module):
         probs = mask_probabilities(logits, torch.cat([d["labels"] for d in detections]), self.mask_loss_kind)
         for d, p in zip(detections, probs.split([b.shape[0] for b in boxes])):
             d["masks"] = p  # [n, 1, M, M]
+
+    def predict_keypoints(
+        self, feats: list[Tensor], detections: list[dict[str, Tensor]], image_sizes: list[tuple[int, int]]
+    ) -> None:
+        """Add "keypoints" [n, K, 3] (x, y, 1) and "keypoints_scores" [n, K] to each image's detections."""
+        boxes = [d["boxes"] for d in detections]
+        logits = self.keypoint_head(self.keypoint_features(feats, boxes, image_sizes))  # [N, K, M, M]
+        xy, scores = heatmaps_to_keypoints(logits, torch.cat(boxes))
+        counts = [b.shape[0] for b in boxes]
+        for d, k, s in zip(detections, xy.split(counts), scores.split(counts)):
+            d["keypoints"], d["keypoints_scores"] = k, s
 
     def forward(
         self,
@@ -169,9 +203,11 @@ class RoIHeads(nn.Module):
 
         if self.training:
             losses = box_losses(class_logits, box_deltas, torch.cat(labels), torch.cat(reg_targets))
-            fg = Foreground.of(proposals, labels, matched)  # what the mask branch learns from
+            fg = Foreground.of(proposals, labels, matched)  # what the mask (and keypoint) branch learns from
             if self.mask_head is not None:
                 losses |= self.mask_losses(feats, fg, targets, image_sizes)
+            if self.keypoint_head is not None:
+                losses |= self.keypoint_losses(feats, fg, targets, image_sizes)
             return [], losses
 
         detections = box_inference(
@@ -186,6 +222,8 @@ class RoIHeads(nn.Module):
         )
         if self.mask_head is not None:
             self.predict_masks(feats, detections, image_sizes)
+        if self.keypoint_head is not None:
+            self.predict_keypoints(feats, detections, image_sizes)
         return detections, {}
 
 
@@ -199,10 +237,14 @@ class FPNRoIHeads(RoIHeads):
         box_predictor: BoxPredictor,
         mask_pooler: MultiScaleRoIPool | None = None,
         mask_head: nn.Module | None = None,
+        *,
+        keypoint_pooler: MultiScaleRoIPool | None = None,
+        keypoint_head: nn.Module | None = None,
         **settings: Any,
     ):
-        super().__init__(box_predictor, mask_head, **settings)
+        super().__init__(box_predictor, mask_head, keypoint_head=keypoint_head, **settings)
         self.box_pooler, self.box_head, self.mask_pooler = box_pooler, box_head, mask_pooler
+        self.keypoint_pooler = keypoint_pooler
 
     def box_features(
         self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
@@ -213,6 +255,11 @@ class FPNRoIHeads(RoIHeads):
         self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
     ) -> Tensor:
         return self.mask_pooler(feats, boxes, image_sizes)  # [N, C, 14, 14]
+
+    def keypoint_features(
+        self, feats: list[Tensor], boxes: list[Tensor], image_sizes: list[tuple[int, int]]
+    ) -> Tensor:
+        return self.keypoint_pooler(feats, boxes, image_sizes)  # [N, C, 14, 14]
 
 
 class Res5RoIHeads(RoIHeads):

@@ -35,6 +35,16 @@ def resize_boxes(boxes: Tensor, old_size: tuple[int, int], new_size: tuple[int, 
     return torch.stack((x1 * ratio_w, y1 * ratio_h, x2 * ratio_w, y2 * ratio_h), dim=1)
 
 
+def resize_keypoints(keypoints: Tensor, old_size: tuple[int, int], new_size: tuple[int, int]) -> Tensor:
+    """Scale the (x, y) of [N, K, 3] keypoints from an image of old_size (h, w) to one of new_size."""
+    ratio_h = torch.tensor(new_size[0], dtype=torch.float32, device=keypoints.device) / old_size[0]
+    ratio_w = torch.tensor(new_size[1], dtype=torch.float32, device=keypoints.device) / old_size[1]
+    out = keypoints.clone()
+    out[..., 0] *= ratio_w
+    out[..., 1] *= ratio_h
+    return out
+
+
 class ImageTransform(nn.Module):
     def __init__(
         self,
@@ -70,6 +80,8 @@ class ImageTransform(nn.Module):
             return image, None
         target = dict(target)
         target["boxes"] = resize_boxes(target["boxes"], (h, w), tuple(image.shape[-2:]))
+        if "keypoints" in target:
+            target["keypoints"] = resize_keypoints(target["keypoints"], (h, w), tuple(image.shape[-2:]))
         if "masks" in target:
             masks = target["masks"][:, None].float()  # [N, 1, h, w]
             masks = F.interpolate(masks, scale_factor=scale, recompute_scale_factor=True)  # nearest
@@ -110,6 +122,8 @@ class ImageTransform(nn.Module):
         """Map boxes back to each original image and paste the masks at full resolution."""
         for det, size, original in zip(detections, image_sizes, original_sizes):
             det["boxes"] = resize_boxes(det["boxes"], size, original)
+            if "keypoints" in det:
+                det["keypoints"] = resize_keypoints(det["keypoints"], size, original)
             if "masks" in det:
                 det["masks"] = paste_masks_in_image(
                     det["masks"], det["boxes"], original, aligned=aligned_masks

@@ -1,0 +1,102 @@
+"""Chapter 10's checkers name the usual mistakes (the shared contract is in test_chapter_checkers.py)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from minimrcnn.solutions import ch10
+
+
+def _cell_rounded(x, y, v, box, m):
+    x1, y1, x2, y2 = box
+    col, row = round((x - x1) * m / (x2 - x1)), round((y - y1) * m / (y2 - y1))
+    return row * m + col if v > 0 and 0 <= col < m and 0 <= row < m else -1
+
+
+def _cell_swapped(x, y, v, box, m):
+    cell = ch10.keypoint_cell(x, y, v, box, m)
+    return cell if cell < 0 else (cell % m) * m + cell // m
+
+
+def _cell_visible_only(x, y, v, box, m):
+    return ch10.keypoint_cell(x, y, v, box, m) if v == 2 else -1
+
+
+@pytest.mark.parametrize(
+    ("student", "message"),
+    [(_cell_rounded, "round down"), (_cell_swapped, "swapped"), (_cell_visible_only, "v = 1 is labelled")],
+)
+def test_keypoint_cell_mistakes(student, message, capsys):
+    assert ch10.check_keypoint_cell(student) is False
+    assert message in capsys.readouterr().out
+
+
+def _oks_all_joints(det, gt, area, sigmas):
+    d2 = ((det - gt[None, :, :2]) ** 2).sum(-1)
+    return np.exp(-d2 / (2 * sigmas) ** 2 / area / 2).mean(axis=1)
+
+
+def _oks_sigma(det, gt, area, sigmas):
+    d2 = ((det - gt[None, :, :2]) ** 2).sum(-1)
+    return np.exp(-d2 / sigmas**2 / area / 2)[:, gt[:, 2] > 0].mean(axis=1)
+
+
+def _oks_sqrt_area(det, gt, area, sigmas):
+    d2 = ((det - gt[None, :, :2]) ** 2).sum(-1)
+    return np.exp(-d2 / (2 * sigmas) ** 2 / math.sqrt(area) / 2)[:, gt[:, 2] > 0].mean(axis=1)
+
+
+@pytest.mark.parametrize(
+    ("student", "message"),
+    [(_oks_all_joints, "labelled joints only"), (_oks_sigma, "2 * sigma"), (_oks_sqrt_area, "area itself")],
+)
+def test_oks_mistakes(student, message, capsys):
+    assert ch10.check_oks(student) is False
+    assert message in capsys.readouterr().out
+
+
+def test_oks_equals_cocoeval():
+    from pycocotools.cocoeval import COCOeval
+
+    det, gt, area, sigmas = ch10._oks_cases()[0]
+    ev = COCOeval(iouType="keypoints")
+    ev.params.kpt_oks_sigmas = sigmas
+    ev.params.imgIds, ev.params.catIds = [1], [1]
+    ev._gts = {(1, 1): [{"keypoints": gt.reshape(-1).tolist(), "area": area, "bbox": [0, 0, 100, 100]}]}
+    ev._dts = {(1, 1): [{"keypoints": np.concatenate([d, np.ones((len(d), 1))], 1).reshape(-1).tolist(),
+                         "score": 1.0 - i / 10} for i, d in enumerate(det)]}  # fmt: skip
+    ev.params.maxDets = [100]
+    np.testing.assert_allclose(ev.computeOks(1, 1)[:, 0], ch10.oks(det, gt, area, sigmas), rtol=1e-12)
+
+
+def test_keypoint_sweep_configs_and_summary(monkeypatch, tmp_path):
+    from minimrcnn import ablate_keypoints as ak
+
+    pool = ak.sweep_config(ak.SETS["pooler"][2][0], seed=2, iters=40)
+    both = ak.sweep_config(ak.SETS["mask"][2][1], seed=1, iters=40)
+    assert (pool.model.pooler, pool.model.mask_on, pool.train.seed, pool.train.iters) == (
+        "roipool",
+        False,
+        2,
+        40,
+    )
+    assert both.model.mask_on and both.model.keypoint_on and both.model.pooler == "roialign"
+    assert pool.train.time_budget_s == 0  # the same budget in iterations whatever the machine
+
+    calls = []
+
+    def fake_run(v, seed, iters, runs, data_root):
+        calls.append((v.name, seed))
+        ap = {"roipool": 0.2, "keypoint": 0.3, "keypoint_mask": 0.31}[v.name] + 0.01 * seed
+        return {"seed": seed, "keypoints": dict.fromkeys(ak.METRICS, ap)}
+
+    monkeypatch.setattr(ak, "run_one", fake_run)
+    results = ak.run_sets(["pooler", "mask"], [0, 1, 2], 40, tmp_path, tmp_path / "runs")
+    assert calls[:3] == [("roipool", 0), ("keypoint", 0), ("keypoint_mask", 0)]  # seeds outermost
+    assert len(calls) == 9  # the RoIAlign keypoint-only runs serve both tables
+    row = results["table"]["keypoint"]
+    assert row["AP"] == pytest.approx(31.0) and row["AP_std"] == pytest.approx(1.0)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["sets"]["pooler"]["paper"]["keypoint"][0] == 64.2
