@@ -130,7 +130,7 @@ class CocoInstances(Dataset):
         return w / h
 
     def _record(self, index: int) -> tuple[int, str, int, int, list[tuple]]:
-        """(image_id, file_name, height, width, [(bbox, label, segmentation, area, iscrowd, keypoints), ...])"""
+        """(image_id, file_name, height, width, [(bbox, label, segmentation, area, iscrowd, kps), ...])"""
         return pickle.loads(self._records[self._offsets[index] : self._offsets[index + 1]].tobytes())
 
     def load_image(self, index: int) -> Tensor:
