@@ -171,6 +171,8 @@ def check_targets(targets: list[dict[str, Tensor]], need_masks: bool, num_keypoi
         boxes = t["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
             raise ValueError(f"targets[{i}]['boxes']: expected [N, 4], got {tuple(boxes.shape)}")
+        if boxes.device.type != "cpu":  # reading the values back would stall the GPU every iteration; the
+            continue  # datasets drop degenerate boxes when they read the annotations (data/coco.py)
         bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
         if bad.any():
             j = int(bad.nonzero()[0])
