@@ -290,7 +290,7 @@ def _plan_budget(tc: TrainConfig, it: int, rate: float, first: int, elapsed: flo
     eval_s = 0.0 if val is None else math.ceil(len(val) / max(1, tc.batch_size)) * rate * EVAL_COST
     plan = budget.plan(budget_s=tc.time_budget_s, elapsed_s=elapsed, iteration=it, seconds_per_iter=rate,
                        eval_s=eval_s, max_iters=tc.iters, measured_from=first).to_dict()  # fmt: skip
-    plan = dist.gather(plan)[0]  # rank 0's measurement decides for everyone
+    plan = dist.broadcast_from_main(plan)  # rank 0's measurement decides for everyone
     tc.iters = int(plan["iters"])
     return plan
 
