@@ -28,8 +28,8 @@ def shapes(tmp_path_factory):
 
 def test_uint8_samples_equal_the_float_samples_after_device_conversion(shapes):
     ann = shapes / "annotations" / "instances_train.json"
-    ref = CocoInstances(shapes / "train", ann, train=True)
-    u8 = CocoInstances(shapes / "train", ann, train=True, uint8=True)
+    ref = CocoInstances(shapes / "train", ann, drop_crowd=True, skip_empty=True)
+    u8 = CocoInstances(shapes / "train", ann, drop_crowd=True, skip_empty=True, uint8=True)
     for i in range(len(ref)):
         (a, ta), (b, tb) = ref[i], u8[i]
         assert b.dtype == torch.uint8 and torch.equal(images_to_device([b], torch.device("cpu"))[0], a)
@@ -37,7 +37,7 @@ def test_uint8_samples_equal_the_float_samples_after_device_conversion(shapes):
 
 
 def test_annotations_are_compact_records_and_decode_like_pycocotools(shapes):
-    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json", train=False)
+    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json")
     assert ds._coco is None  # no pycocotools index (a dict per annotation) is held, or copied into workers
     assert isinstance(ds._records, np.ndarray) and ds._records.dtype == np.uint8
     big = [k for k, v in vars(ds).items() if isinstance(v, (list, dict)) and len(v) > len(ds) + 1]
@@ -53,7 +53,7 @@ def test_annotations_are_compact_records_and_decode_like_pycocotools(shapes):
 def test_evaluation_decodes_no_ground_truth_mask(shapes, monkeypatch):
     from minimrcnn.model.mask_rcnn import MaskRCNN
 
-    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json", train=False)
+    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json")
 
     def fail(*args):
         raise AssertionError("evaluation decoded a ground-truth mask")
@@ -108,7 +108,7 @@ def test_non_finite_loss_found_at_a_logging_step_names_its_first_iteration(shape
 def test_cocoeval_runs_on_rank_0_only(shapes, monkeypatch):
     from minimrcnn.engine import evaluator
 
-    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json", train=False)
+    ds = CocoInstances(shapes / "train", shapes / "annotations" / "instances_train.json")
     scored = dict.fromkeys(evaluator.METRICS, 0.5)
     monkeypatch.setattr(evaluator, "predict_dataset", lambda *a, **k: [{"image_id": ds.ids[0]}])
     monkeypatch.setattr(evaluator, "model_has_masks", lambda model: True)
