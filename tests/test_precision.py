@@ -19,7 +19,16 @@ def test_amp_dtype_uses_fp16_where_bf16_is_emulated(monkeypatch, capability, exp
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
     assert amp_dtype(torch.device("cuda", 0), enabled=True) == expected
     assert amp_dtype(torch.device("cuda", 0), enabled=False) is None
-    assert amp_dtype(torch.device("cpu"), enabled=True) is None
+
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_autocasts_to_bf16_only_where_it_is_native(monkeypatch, native):
+    from minimrcnn.engine import trainer
+
+    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: native)  # emulated bf16 is slower than fp32
+    assert amp_dtype(torch.device("cpu"), enabled=True) == (torch.bfloat16 if native else None)
+    assert amp_dtype(torch.device("cpu"), enabled=False) is None
 
 
 def test_decode_is_fp32_under_bf16_autocast():
