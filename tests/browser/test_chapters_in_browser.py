@@ -74,8 +74,8 @@ class Notebook:
 
     def errors(self, i: int) -> list[str]:
         outputs = self.page.evaluate(
-            "(i) => JSON.stringify("
-            "window.jupyterapp.shell.currentWidget.content.widgets[i].model.outputs.toJSON())",
+            "(i) => { const m = window.jupyterapp.shell.currentWidget.content.widgets[i].model;"
+            " return JSON.stringify(m.outputs ? m.outputs.toJSON() : []); }",  # markdown cells: none
             i,
         )
         return [f"{o['ename']}: {o['evalue']}" for o in json.loads(outputs) if o["output_type"] == "error"]
