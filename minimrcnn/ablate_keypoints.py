@@ -68,11 +68,11 @@ def run_one(variant: Variant, seed: int, iters: int, runs: Path, data_root: str 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:
     """Keypoint metrics over seeds, in AP points: mean and sample spread (`AP`, `AP_std`, ...)."""
-    row: dict[str, float] = {}
+    row: dict[str, float | None] = {}
     for m in METRICS:
-        values = [100 * r["keypoints"][m] for r in runs]
-        row[m] = statistics.fmean(values)
-        row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        values = [100 * r["keypoints"][m] for r in runs if r["keypoints"].get(m) is not None]
+        row[m] = statistics.fmean(values) if values else None  # None: no figure of that size
+        row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
     return row
 
 

@@ -27,7 +27,8 @@ COLUMNS = ("mask AP", "mask AP50", "mask AP75", "box AP")
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
     """{variant: [eval per seed]} -> {variant: {"bbox"|"segm": {metric: mean, metric_std: spread, seeds}}}.
 
-    Values in AP points (percent); the spread is the sample standard deviation, 0 for a single seed.
+    Values in AP points (percent); the spread is the sample standard deviation, 0 for a single seed. A metric
+    COCOeval found not applicable (None: no ground truth in that size range) stays None.
     """
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, evals in runs.items():
@@ -38,9 +39,9 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
                 continue
             row: dict[str, float] = {}
             for m in METRICS:
-                values = [100 * s[m] for s in per_seed]
-                row[m] = statistics.fmean(values)
-                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+                values = [100 * s[m] for s in per_seed if s.get(m) is not None]  # None: no object that size
+                row[m] = statistics.fmean(values) if values else None
+                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
             row["seeds"] = len(per_seed)
             table[name][iou_type] = row
     return table

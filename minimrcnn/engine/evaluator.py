@@ -85,12 +85,19 @@ def predict_dataset(
 def coco_evaluate(
     coco_gt, results: list[dict[str, Any]], iou_types=("bbox", "segm"), image_ids: list[int] | None = None
 ) -> dict[str, dict[str, float]]:
-    """COCOeval's six summary numbers (as fractions in [0, 1]) per IoU type."""
+    """COCOeval's summary numbers (fractions in [0, 1]; None where a size range has no objects) per IoU type.
+
+    Segmentation results are scored without their boxes, so that each mask is sized by its own area.
+    """
     metrics: dict[str, dict[str, float]] = {}
     for iou_type in iou_types:
         names = KEYPOINT_METRICS if iou_type == "keypoints" else METRICS
         field = {"bbox": "bbox", "segm": "segmentation", "keypoints": "keypoints"}[iou_type]
         usable = [r for r in results if field in r]
+        if iou_type == "segm":
+            # COCOeval reads a result's area from its "bbox" when it has one, so a mask would be sized by its
+            # box and land in the wrong APs/APm/APl range. Without the box, loadRes takes the mask's area.
+            usable = [{k: v for k, v in r.items() if k != "bbox"} for r in usable]
         if not usable:
             metrics[iou_type] = dict.fromkeys(names, 0.0)
             continue
@@ -104,8 +111,14 @@ def coco_evaluate(
             ev.evaluate()
             ev.accumulate()
             ev.summarize()
-        metrics[iou_type] = {k: max(0.0, float(v)) for k, v in zip(names, ev.stats)}
+        metrics[iou_type] = {k: not_applicable_as_none(v) for k, v in zip(names, ev.stats)}
     return metrics
+
+
+def not_applicable_as_none(value: float) -> float | None:
+    """COCOeval writes -1 for a summary with nothing to measure (no ground truth in that size range, e.g.
+    APl on 128-px images): "not applicable", not an AP of 0. None here, null in eval.json, "—" in tables."""
+    return None if value < 0 else float(value)
 
 
 def keypoint_sigmas(coco_gt) -> np.ndarray:
@@ -151,7 +164,6 @@ def format_metrics(metrics: dict[str, dict[str, float]]) -> str:
     for iou_type, row in (("bbox", "bbox"), ("segm", "segm"), ("keypoints", "kpt")):
         if iou_type in metrics:
             got = metrics[iou_type]
-            lines.append(
-                f"{row:6s}" + "".join(f"{100 * got[m]:7.1f}" if m in got else f"{'-':>7s}" for m in METRICS)
-            )
+            cells = [f"{'—':>7s}" if got.get(m) is None else f"{100 * got[m]:7.1f}" for m in METRICS]
+            lines.append(f"{row:6s}" + "".join(cells))
     return "\n".join(lines)
