@@ -72,7 +72,7 @@ def seed_pairs(
         evs = []
         for name in (a, b):
             f = Path(runs_dir) / f"{name}-s{seed}" / "eval.json"
-            ev = json.loads(f.read_text()) if f.is_file() else {}
+            ev = {**json.loads(f.read_text()), "seed": seed} if f.is_file() else {}
             evs.append(ev if ev.get("iteration") == results["iters"] else None)
         if all(evs):
             runs_a.append(evs[0])
@@ -96,6 +96,23 @@ def compare(
         return float("nan"), float("nan"), 0
     mean, spread = paired_gain([x for x, _ in pairs], [y for _, y in pairs], iou_type, metric)
     return mean, spread, len(pairs)
+
+
+def interaction(
+    results: dict[str, Any], iou_type: str = "segm", metric: str = "AP", runs_dir: str | Path | None = None
+) -> tuple[float, float, int]:
+    """The 2x2 factorial's interaction, paired by seed, in AP points: (RoIAlign's gain with the sigmoid
+    loss) - (RoIAlign's gain with the softmax loss). > 0: the fixes are super-additive (each helps more
+    when the other is in place); < 0: sub-additive; near 0 within its spread: they simply add.
+    Returns (mean, sample spread, number of seeds); (nan, nan, 0) without a seed that ran all four cells."""
+    gains = []  # {seed: RoIAlign's gain} with sigmoid, then with softmax
+    for align, pool in ((BASELINE.name, "roipool"), ("softmax", "roipool_softmax")):
+        a, b = seed_pairs(results, align, pool, runs_dir)
+        gains.append({x["seed"]: 100 * (x[iou_type][metric] - y[iou_type][metric]) for x, y in zip(a, b)})
+    diffs = [gains[0][seed] - gains[1][seed] for seed in gains[0] if seed in gains[1]]
+    if not diffs:
+        return float("nan"), float("nan"), 0
+    return statistics.fmean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0), len(diffs)
 
 
 def verdicts(results: dict[str, Any] | None, set_name: str, runs_dir: str | Path | None = None) -> list[str]:

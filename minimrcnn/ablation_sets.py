@@ -145,6 +145,21 @@ SETS: dict[str, AblationSet] = {
             "keypoint is a single pixel and needs the finer grid. 56x56 here is our extra.",
         ),
         AblationSet(
+            "factorial",
+            "RoI layer x mask loss (2x2, not in the paper)",
+            (
+                Variant("roipool", "RoIPool", ("model.pooler=roipool",)),
+                Variant("softmax", "softmax over classes", ("model.mask_loss=softmax",)),
+                Variant("roipool_softmax", "RoIPool + softmax",
+                        ("model.pooler=roipool", "model.mask_loss=softmax")),  # fmt: skip
+                BASELINE,
+            ),
+            baseline_role="RoIAlign + sigmoid",
+            paper_setting="not run in the paper (Tables 2b and 2c change one factor at a time)",
+            note="Does fixing the RoI layer matter more, less or the same when the mask loss is also fixed? "
+            "The interaction is (RoIAlign gain with sigmoid) - (RoIAlign gain with softmax), paired by seed.",
+        ),
+        AblationSet(
             "mask_branch",
             "Does the mask branch help boxes? (Table 3)",
             (Variant("no_mask", "no mask branch", ("model.mask_on=false",)), BASELINE),

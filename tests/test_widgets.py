@@ -62,10 +62,11 @@ def fake_eval(name: str, seed: int) -> dict:
         "fcn2": 0.29,
         "res56": 0.30,
         "no_mask": 0.28,
+        "roipool_softmax": 0.14,
     }[name]
-    off = 0.01 * seed
+    off = 0.01 * seed + (0.005 * seed if name == "roipool_softmax" else 0.0)
     metrics = {m: base + off + (0.1 if m == "AP50" else 0.0) for m in ablation_results.METRICS}
-    out = {"iteration": 7, "bbox": {m: v + 0.05 for m, v in metrics.items()}}
+    out = {"iteration": 7, "seed": seed, "bbox": {m: v + 0.05 for m, v in metrics.items()}}
     if name != "no_mask":
         out["segm"] = metrics
     return out
@@ -93,6 +94,19 @@ def walk(widget):
 
 def bar_heights(ax) -> list[float]:
     return [round(p.get_height(), 4) for p in ax.patches]
+
+
+def test_factorial_interaction_is_paired_by_seed(sweep):
+    results = ablation_results.load_results(sweep)
+    # RoIAlign's gain: with sigmoid 30 - 25 = 5 points on both seeds; with softmax 20 - 14 = 6 (seed 0)
+    # and 21 - 15.5 = 5.5 (seed 1). Interaction per seed: -1.0 and -0.5.
+    mean, spread, n = ablation_results.interaction(results)
+    assert n == 2 and mean == pytest.approx(-0.75) and spread == pytest.approx(0.3536, abs=1e-3)
+    first_seed_only = results["runs"]["roipool_softmax"][:1]
+    one_seed = dict(results, runs=dict(results["runs"], roipool_softmax=first_seed_only))
+    assert ablation_results.interaction(one_seed)[2] == 0  # seed_pairs refuses incomplete seed lists
+    empty = dict(results, runs={k: v for k, v in results["runs"].items() if k != "roipool_softmax"})
+    assert ablation_results.interaction(empty)[2] == 0
 
 
 def test_table_rows_and_verdicts(sweep):
