@@ -43,7 +43,6 @@ def sweep_config(variant: Variant, seed: int, iters: int, data_root: str = "data
     cfg.name = f"kp-{variant.name}"
     cfg.train.iters, cfg.train.time_budget_s, cfg.train.seed = iters, 0.0, seed
     cfg.train.data_root, cfg.train.checkpoint_every = data_root, iters
-    cfg.train.amp = False  # float32, as the committed sweep ran (bf16 autocast on bf16 CPUs moves numbers)
     return apply_overrides(cfg, list(variant.overrides))
 
 

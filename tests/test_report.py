@@ -74,7 +74,7 @@ def test_summary_gives_the_time_budget_as_configured():
     from minimrcnn.train import summary
 
     text = summary(shapes_cpu(), "shapes_cpu", "runs/shapes_cpu", "cpu", resume=True)
-    budget = "285 s for the whole run (its length is fixed after timing the first iterations, at most 2000)"
+    budget = "290 s for the whole run (its length is fixed after timing the first iterations, at most 2000)"
     assert budget in text
     assert "runs/shapes_cpu/ (resuming from its checkpoint.pt)" in text
 
