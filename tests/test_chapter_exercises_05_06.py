@@ -141,38 +141,45 @@ def _gt_deltas(d, labels):
     ("student", "message"),
     [
         (
-            lambda d, lab, t: (
-                F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=1 / 9, reduction="sum")
+            lambda d, lab, t, beta=1 / 9: (
+                F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=beta, reduction="sum")
                 / len(_pos(lab))
             ),
             "positive RoIs",
         ),
         (
-            lambda d, lab, t: F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=1 / 9),
+            lambda d, lab, t, beta=1 / 9: F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=beta),
             "reduction='mean'",
         ),
         (
-            lambda d, lab, t: (
+            lambda d, lab, t, beta=1 / 9: (
                 F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], reduction="sum") / lab.numel()
             ),
-            "beta",
+            "pass the `beta` argument",
         ),
         (
-            lambda d, lab, t: F.l1_loss(_gt_deltas(d, lab), t[_pos(lab)], reduction="sum") / lab.numel(),
+            lambda d, lab, t, beta=1 / 9: ch06.box_regression_loss(d, lab, t, 1 / 9),
+            "pass the `beta` argument",
+        ),
+        (lambda d, lab, t: ch06.box_regression_loss(d, lab, t), "give your function a `beta` argument"),
+        (
+            lambda d, lab, t, beta=1 / 9: (
+                F.l1_loss(_gt_deltas(d, lab), t[_pos(lab)], reduction="sum") / lab.numel()
+            ),
             "plain L1",
         ),
         (
-            lambda d, lab, t: (
-                F.smooth_l1_loss(d[_pos(lab), :4], t[_pos(lab)], beta=1 / 9, reduction="sum") / lab.numel()
+            lambda d, lab, t, beta=1 / 9: (
+                F.smooth_l1_loss(d[_pos(lab), :4], t[_pos(lab)], beta=beta, reduction="sum") / lab.numel()
             ),
             "background's deltas",
         ),
         (
-            lambda d, lab, t: (
+            lambda d, lab, t, beta=1 / 9: (
                 F.smooth_l1_loss(
                     d.reshape(len(lab), -1, 4)[_pos(lab), lab[_pos(lab)] - 1],
                     t[_pos(lab)],
-                    beta=1 / 9,
+                    beta=beta,
                     reduction="sum",
                 )
                 / lab.numel()
@@ -180,11 +187,11 @@ def _gt_deltas(d, labels):
             "off by one",
         ),
         (
-            lambda d, lab, t: (
+            lambda d, lab, t, beta=1 / 9: (
                 F.smooth_l1_loss(
                     d.reshape(len(lab), 4, -1)[_pos(lab), :, lab[_pos(lab)]],
                     t[_pos(lab)],
-                    beta=1 / 9,
+                    beta=beta,
                     reduction="sum",
                 )
                 / lab.numel()
@@ -192,26 +199,28 @@ def _gt_deltas(d, labels):
             "layout",
         ),
         (
-            lambda d, lab, t: (
+            lambda d, lab, t, beta=1 / 9: (
                 F.smooth_l1_loss(
-                    d.reshape(len(lab), -1, 4)[torch.arange(len(lab)), lab], t, beta=1 / 9, reduction="sum"
+                    d.reshape(len(lab), -1, 4)[torch.arange(len(lab)), lab], t, beta=beta, reduction="sum"
                 )
                 / lab.numel()
             ),
             "positive RoIs",
         ),
         (
-            lambda d, lab, t: (
-                F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=1 / 9, reduction="none") / lab.numel()
+            lambda d, lab, t, beta=1 / 9: (
+                F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=beta, reduction="none") / lab.numel()
             ),
             "single number",
         ),
-        (lambda d, lab, t: 2 * ch06.box_regression_loss(d, lab, t), "expected"),
+        (lambda d, lab, t, beta=1 / 9: 2 * ch06.box_regression_loss(d, lab, t, beta), "expected"),
     ],
     ids=[
         "per-positive",
         "mean",
-        "beta-1",
+        "beta-1-always",
+        "beta-1/9-always",
+        "no-beta-argument",
         "l1",
         "class-0",
         "off-by-one",
@@ -273,6 +282,22 @@ def test_box_regression_loss_is_box_losses():
     deltas, targets = torch.randn(8, 16, generator=g), torch.randn(8, 4, generator=g)
     want = box_losses(torch.zeros(8, 4), deltas, labels, targets)["loss_box_reg"]
     torch.testing.assert_close(ch06.box_regression_loss(deltas, labels, targets), want)
+
+
+def test_box_regression_loss_accepts_any_beta(capsys):
+    """beta = 1 (Fast R-CNN's) is not wrong: a function that honours its `beta` argument passes, whatever
+    its default; at beta = 1/9 it must equal the package's box_losses."""
+
+    def student(d, lab, t, beta=1.0):
+        return F.smooth_l1_loss(_gt_deltas(d, lab), t[_pos(lab)], beta=beta, reduction="sum") / lab.numel()
+
+    assert ch06.check_box_regression_loss(student) is True
+    assert "any beta" in capsys.readouterr().out
+    g = torch.Generator().manual_seed(3)
+    labels = torch.tensor([0, 2, 1, 0])
+    deltas, targets = torch.randn(4, 12, generator=g), torch.randn(4, 4, generator=g)
+    want = F.smooth_l1_loss(_gt_deltas(deltas, labels), targets[_pos(labels)], beta=1.0, reduction="sum") / 4
+    torch.testing.assert_close(ch06.box_regression_loss(deltas, labels, targets, beta=1.0), want)
 
 
 def test_sigmoid_mask_loss_is_mask_loss():

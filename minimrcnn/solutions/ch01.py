@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from minimrcnn.solutions.checking import StudentError, call, report
+from minimrcnn.solutions.checking import StudentError, call, check_answer, report
 
 __all__ = [
+    "answers",
     "bin_boundaries",
+    "check_answer_distinct_cells",
+    "check_answer_round_72",
     "check_bin_boundaries",
     "check_feature_grid_box",
     "feature_grid_box",
@@ -178,3 +182,44 @@ def check_bin_boundaries(fn: Callable[[int, int, int], Sequence[tuple[int, int]]
             "Integer division L // n throws the remainder away; use the float size L / n, then floor/ceil."
         )
     return report(name, problems, len(_BIN_CASES), "")
+
+
+# ----------------------------------------------------------------------------------------------
+# numeric answers to the chapter's questions
+# ----------------------------------------------------------------------------------------------
+
+
+def answers() -> dict[str, Any]:
+    """The right values, from the solutions above (which the exercise checkers hold to torchvision's)."""
+    x1 = 72 / 16
+    return {
+        "round_72": (round_half_away_from_zero(x1), round(x1)),
+        "distinct_cells": len({c for a, b in bin_boundaries(0, 3, 7) for c in range(a, b)}),
+    }
+
+
+def check_answer_round_72(answer: Any) -> bool:
+    """Question 1: (the cell RoIPool's first rounding picks for x1 = 72 at stride 16, Python's round)."""
+    return check_answer(
+        "question 1 (x1 = 72 at stride 16)",
+        answer,
+        answers()["round_72"],
+        form="(RoIPool's cell, Python's round)",
+        mistakes=(((4, 5), "swapped: C's round sends 4.5 away from zero, Python's to the even 4."),
+                  ((5, 5), "Python's round(4.5) is 4: it rounds halves to the even neighbour."),
+                  ((4, 4), "RoIPool rounds like C's round(): 4.5 goes away from zero, to 5.")),
+        why="72/16 = 4.5: RoIPool (C's round) picks cell 5, Python's round gives 4, so a Python version "
+        "that uses round() disagrees with torchvision on every coordinate that lands on a half.",
+    )
+
+
+def check_answer_distinct_cells(answer: Any) -> bool:
+    """Question 2: how many distinct cells 7 bins can read from a RoI 3 cells wide."""
+    return check_answer(
+        "question 2 (distinct cells)",
+        answer,
+        answers()["distinct_cells"],
+        form="a whole number of cells",
+        mistakes=((7, "7 bins, but there are only 3 cells to read: most bins repeat a neighbour."),),
+        why="Only 3: the 7 bins repeat them (some read two at once): no detail finer than 3 cells.",
+    )

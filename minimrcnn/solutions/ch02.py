@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from minimrcnn.solutions.checking import StudentError, call, close, report
+from minimrcnn.solutions.checking import StudentError, call, check_answer, close, report
 
-__all__ = ["bilinear", "bin_sample_points", "check_bilinear", "check_bin_sample_points"]
+__all__ = [
+    "answers",
+    "bilinear",
+    "bin_sample_points",
+    "check_answer_aligned_shift",
+    "check_answer_samples_per_bin",
+    "check_bilinear",
+    "check_bin_sample_points",
+]
 
 
 def bilinear(feature: Tensor, y: float, x: float) -> Tensor:
@@ -370,3 +379,45 @@ def check_bin_sample_points(fn: Callable[..., tuple[Sequence[float], Sequence[fl
                 problems.append(hint)
                 break
     return report(name, problems, len(_POINT_CASES), "")
+
+
+# ----------------------------------------------------------------------------------------------
+# numeric answers to the chapter's questions
+# ----------------------------------------------------------------------------------------------
+
+
+def answers() -> dict[str, Any]:
+    """The right values, from ``bin_sample_points`` (which the exercise checker holds to torchvision's)."""
+    _, xs = bin_sample_points((0.0, 0.0, 3.0, 3.0), 7, (0, 0))  # a RoI 3 cells wide, 7 bins, adaptive
+    legacy = bin_sample_points((0.0, 0.0, 64.0, 64.0), 2, (0, 0), 1 / 32, 1, aligned=False)[1][0]
+    exact = bin_sample_points((0.0, 0.0, 64.0, 64.0), 2, (0, 0), 1 / 32, 1, aligned=True)[1][0]
+    return {"samples_per_bin": len(xs), "aligned_shift": (legacy - exact) * 32}
+
+
+def check_answer_samples_per_bin(answer: Any) -> bool:
+    """Question 2: samples per bin along x for a RoI 3 cells wide pooled to 7 bins, sampling_ratio=-1."""
+    return check_answer(
+        "question 2 (samples per bin)",
+        answer,
+        answers()["samples_per_bin"],
+        form="a whole number of samples",
+        mistakes=((2, "ceil(3 / 7) = ceil(0.43) = 1, not 2."), (0, "ceil(3 / 7) is 1, never 0.")),
+        why="ceil(3 / 7) = 1. At 30 cells wide a bin spans 30/7 = 4.3 cells, and one sample would skip most "
+        "of them (adaptive sampling takes 5).",
+    )
+
+
+def check_answer_aligned_shift(answer: Any) -> bool:
+    """Question 4: by how many image pixels aligned=False shifts every sample at stride 32 (its size)."""
+    return check_answer(
+        "question 4 (aligned=False shift at stride 32)",
+        answer,
+        answers()["aligned_shift"],
+        atol=1e-6,
+        form="a number of image pixels",
+        mistakes=((0.5, "half a *cell*: in image pixels that is half the stride."),
+                  (32, "a whole cell would be 32 pixels; the shift is half of one."),
+                  (-16, "16 pixels, but toward the bottom right: give the size, a positive number.")),
+        why="Half a cell = 16 image pixels, toward the bottom right. It is the same for every RoI, so the "
+        "network learns it away.",
+    )

@@ -7,15 +7,26 @@ Exercise 2, ``fpn_level``: which pyramid level pools a RoI, k = floor(4 + log2(s
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from minimrcnn.model.poolers import RoILevelMapper
-from minimrcnn.solutions.checking import StudentError, call, close, report
+from minimrcnn.solutions.checking import StudentError, call, check_answer, close, report
 
-__all__ = ["check_fpn_level", "check_top_down", "fpn_level", "top_down"]
+__all__ = [
+    "answers",
+    "check_answer_levels",
+    "check_answer_p2_cells",
+    "check_answer_padded_size",
+    "check_answer_resnet_sizes",
+    "check_fpn_level",
+    "check_top_down",
+    "fpn_level",
+    "top_down",
+]
 
 
 def top_down(laterals: list[Tensor]) -> list[Tensor]:
@@ -256,3 +267,82 @@ def check_fpn_level(fn: Callable[[Tensor], Tensor]) -> bool:
     elif torch.equal(got, rule(torch.floor(4 - torch.log2(side / 224) + 1e-6))):
         problems.append("sign: larger boxes go to coarser levels (larger k), so it is + log2(side / 224).")
     return report(name, problems, len(boxes), "")
+
+
+# ----------------------------------------------------------------------------------------------
+# numeric answers to the chapter's questions
+# ----------------------------------------------------------------------------------------------
+
+
+def _c2_to_c5(h: int, w: int) -> list[tuple[int, int]]:
+    """(height, width) of ResNet-50's C2..C5 for an h x w image: the package's backbone, on meta tensors."""
+    from minimrcnn.model.backbone import ResNetBody, resnet
+
+    body = ResNetBody(resnet("resnet50")).to("meta")
+    with torch.no_grad():
+        maps = body(torch.empty(1, 3, h, w, device="meta"))
+    return [(int(m.shape[-2]), int(m.shape[-1])) for m in maps]
+
+
+def answers() -> dict[str, Any]:
+    boxes = torch.tensor([[0.0, 0.0, 60.0, 240.0], [0.0, 0.0, 500.0, 500.0]])
+    return {
+        "resnet_sizes": _c2_to_c5(600, 900),
+        "padded_size": (608, 928),  # the next multiples of 32 (ImageTransform's size_divisible)
+        "levels": tuple(fpn_level(boxes).tolist()),
+        "p2_cells": 20 / 4,
+    }
+
+
+def check_answer_resnet_sizes(answer: Any) -> bool:
+    """Question 1: [(h, w) of C2, C3, C4, C5] for a 600 x 900 image without padding."""
+    want = answers()["resnet_sizes"]
+    exact = [(600 // s, 900 // s) for s in (4, 8, 16, 32)]
+    return check_answer(
+        "question 1 (C2..C5 of a 600 x 900 image)",
+        answer,
+        want,
+        form="[(h, w) of C2, (h, w) of C3, (h, w) of C4, (h, w) of C5]",
+        mistakes=((exact, "each stride-2 layer rounds *up* (ceil(n / 2)): 225 becomes 113, not 112."),),
+        why="C5 is 19 x 29: its true strides are 600/19 = 31.6 and 900/29 = 31.0, not 32.",
+    )
+
+
+def check_answer_padded_size(answer: Any) -> bool:
+    """Question 1: the (height, width) ImageTransform pads a 600 x 900 image to."""
+    return check_answer(
+        "question 1 (padded size)",
+        answer,
+        answers()["padded_size"],
+        form="(height, width)",
+        mistakes=(((600, 900), "ImageTransform pads to multiples of 32 (size_divisible=32)."),
+                  ((640, 928), "600 is not a multiple of 32, but the next one is 608.")),
+        why="608 x 928: multiples of 32, so that every level's stride is exact.",
+    )
+
+
+def check_answer_levels(answer: Any) -> bool:
+    """Question 5: the pyramid levels (k of Pk) of a 60 x 240 box and of a 500 x 500 box."""
+    return check_answer(
+        "question 5 (levels)",
+        answer,
+        answers()["levels"],
+        form="(level of the 60 x 240 box, level of the 500 x 500 box), e.g. (4, 4) for P4 and P4",
+        mistakes=(((2, 5), "the 60 x 240 box is sized by sqrt(60 * 240) = 120, not by its short side."),
+                  ((3, 6), "the rule is clamped to P2..P5: P6 only serves the RPN.")),
+        why="sqrt(60 * 240) = 120: floor(4 + log2(120/224)) = 3; 500: floor(5.16) = 5.",
+    )
+
+
+def check_answer_p2_cells(answer: Any) -> bool:
+    """Question 5: how many P2 cells (stride 4) a 20 x 20 box spans along each side."""
+    return check_answer(
+        "question 5 (P2 cells of a 20 x 20 box)",
+        answer,
+        answers()["p2_cells"],
+        atol=1e-6,
+        form="a number of cells per side",
+        mistakes=((25, "25 cells in all; the question asks per side."), (80, "P2 has stride 4, not 1/4.")),
+        why="20 / 4 = 5 cells per side: RoIAlign interpolates a 7 x 7 (or 14 x 14) grid from 5 x 5 values, "
+        "and no choice of level can make the finest map finer.",
+    )

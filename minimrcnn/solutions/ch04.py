@@ -7,14 +7,25 @@ Exercise 2, ``encode``: a ground-truth box relative to its anchor, as the deltas
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from minimrcnn.ops.boxes import BoxCoder, box_iou
-from minimrcnn.solutions.checking import StudentError, call, close, close_each, report
+from minimrcnn.solutions.checking import StudentError, call, check_answer, close, close_each, report
 
-__all__ = ["check_encode", "check_iou", "encode", "iou"]
+__all__ = [
+    "answers",
+    "check_answer_anchor_64_tall",
+    "check_answer_deltas",
+    "check_answer_p4_positions",
+    "check_answer_rpn_sample",
+    "check_encode",
+    "check_iou",
+    "encode",
+    "iou",
+]
 
 
 def iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -322,3 +333,88 @@ def check_encode(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         names = ", ".join(("dx", "dy", "dw", "dh")[c] for c in cols)
         problems.append(f"the columns that differ: {names}.")
     return report(name, problems, n_cases, "")
+
+
+# ----------------------------------------------------------------------------------------------
+# numeric answers to the chapter's questions
+# ----------------------------------------------------------------------------------------------
+
+
+def answers() -> dict[str, Any]:
+    """The right values, from the package's anchors, ``encode`` and the RPN's sampling settings."""
+    from minimrcnn.config import ModelConfig
+    from minimrcnn.model.anchors import cell_anchors
+
+    x1, y1, x2, y2 = cell_anchors((64,), (2.0,))[0].tolist()
+    anchor = torch.tensor([[0.0, 0.0, 64.0, 32.0]])
+    w = 64.0
+    gt = torch.tensor([[0.25 * w - w / 2, 0.0, 0.25 * w + 1.5 * w, 32.0]])  # twice as wide, centre + w/4
+    cfg = ModelConfig()
+    n_pos = min(3, int(cfg.rpn_batch_size_per_image * cfg.rpn_positive_fraction))
+    return {
+        "anchor_64_tall": (x2 - x1, y2 - y1),
+        "p4_positions": list(range(0, 128, 128 // 8)),  # P4 of a 128 x 128 image: 8 x 8 positions, stride 16
+        "deltas": tuple(encode(gt, anchor)[0].tolist()),
+        "rpn_sample": (n_pos, cfg.rpn_batch_size_per_image - n_pos),
+    }
+
+
+def check_answer_anchor_64_tall(answer: Any) -> bool:
+    """Question 1: (width, height) of the size-64, ratio-2 anchor, after rounding."""
+    w, h = answers()["anchor_64_tall"]
+    return check_answer(
+        "question 1 (anchor 64, ratio 2)",
+        answer,
+        (w, h),
+        form="(width, height) in pixels, after rounding",
+        mistake_atol=0.01,
+        mistakes=(((h, w), "swapped: the ratio is h / w, so a ratio-2 anchor is tall."),
+                  ((64 / 2**0.5, 64 * 2**0.5), "that is before rounding; the corners are rounded to whole "
+                   "pixels (+-22.6 -> +-23, +-45.3 -> +-45)."),
+                  ((32, 128), "the area stays 64 x 64: w = 64 / sqrt(2), h = 64 * sqrt(2).")),
+        why="45.25 x 90.51 before rounding; the corners (+-22.6, +-45.3) round to +-23 and +-45: 46 x 90.",
+    )
+
+
+def check_answer_p4_positions(answer: Any) -> bool:
+    """Question 1: the x (or y) positions in pixels of P4's anchor centres in a 128 x 128 image."""
+    return check_answer(
+        "question 1 (P4 positions)",
+        answer,
+        answers()["p4_positions"],
+        form="the list of positions, e.g. [0, 8, ...]",
+        mistakes=(([8 + 16 * i for i in range(8)], "the package centres anchors on each cell's top-left "
+                   "pixel (16 j), not on the cell's centre."),),
+        why="0, 16, ..., 112: 8 positions per axis, at the top-left pixel of each stride-16 cell.",
+    )
+
+
+def check_answer_deltas(answer: Any) -> bool:
+    """Question 3: (dx, dy, dw, dh) of a box twice as wide as its anchor, centre moved right by w_a / 4."""
+    want = answers()["deltas"]
+    return check_answer(
+        "question 3 (deltas)",
+        answer,
+        want,
+        atol=1e-3,
+        form="(dx, dy, dw, dh), to three decimals",
+        mistakes=(((0.25, 0.0, 1.0, 0.0), "dw is log(w / w_a) = log 2, not w / w_a - 1."),
+                  ((16.0, 0.0, 0.693, 0.0), "dx is measured in anchor widths: 16 px / 64 px."),
+                  ((0.125, 0.0, 0.693, 0.0), "divide the shift by the *anchor's* width, not the box's.")),
+        why="dx = (w_a / 4) / w_a = 0.25, dy = 0, dw = log 2 = 0.693, dh = log 1 = 0.",
+    )
+
+
+def check_answer_rpn_sample(answer: Any) -> bool:
+    """Question 6: (positives, negatives) sampled from an image with 3 positive and 4000 negative anchors."""
+    pos, neg = answers()["rpn_sample"]
+    return check_answer(
+        "question 6 (RPN sample)",
+        answer,
+        (pos, neg),
+        form="(positives, negatives)",
+        mistakes=(((3, 125), "the negatives fill the sample up to 256, not only up to half of it."),
+                  ((128, 128), "there are only 3 positives to sample; the negatives fill the rest.")),
+        why=f"{pos} positives and {neg} negatives: 256 in all. The box loss is divided by 256 either way, so "
+        "each positive weighs as much as in an image with 128 positives; the image's box term is smaller.",
+    )

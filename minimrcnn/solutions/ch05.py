@@ -9,14 +9,17 @@ the mask is padded by ``padding`` cells, then snap it to integer pixels (truncat
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from minimrcnn.model.mask_head import mask_probabilities
-from minimrcnn.solutions.checking import StudentError, call, close, report
+from minimrcnn.solutions.checking import StudentError, call, check_answer, close, report
 
 __all__ = [
+    "answers",
+    "check_answer_fc_params",
     "check_expand_box",
     "check_predicted_mask_probs",
     "expand_box",
@@ -211,4 +214,29 @@ def check_expand_box(fn: Callable[[Tensor, int, int], Tensor]) -> bool:
         return report(name, [str(err)], n_cases, "")
     return report(
         name, [], n_cases, "The padded mask's box, grown about its centre and truncated like torchvision."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# numeric answers to the chapter's questions
+# ----------------------------------------------------------------------------------------------
+
+
+def answers() -> dict[str, Any]:
+    n_in, n_out = 256 * 14 * 14, 80 * 28 * 28
+    return {"fc_params": n_in * n_out + n_out}  # weights + biases
+
+
+def check_answer_fc_params(answer: Any) -> bool:
+    """Question 1: parameters of a fully connected layer from 256 x 14 x 14 features to 80 x 28 x 28."""
+    want = answers()["fc_params"]
+    return check_answer(
+        "question 1 (fully connected mask layer)",
+        answer,
+        want,
+        atol=80 * 28 * 28,  # with or without the biases
+        form="a number of parameters",
+        mistakes=((256 * 14 * 14 + 80 * 28 * 28, "that adds the sizes; a fully connected layer has a weight "
+                   "for every (input, output) pair: multiply them."),),
+        why=f"{want:,d} (3.1 billion), about 1200 times the whole FCN head (2.6 million).",
     )

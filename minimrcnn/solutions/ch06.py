@@ -1,7 +1,8 @@
 """Chapter 06 (the losses): exercise solutions and checkers.
 
-Exercise 1, ``box_regression_loss``: smooth L1 (beta 1/9) on the 4 deltas of each positive RoI's GT
-class, summed and divided by the number of sampled RoIs (positives and negatives).
+Exercise 1, ``box_regression_loss``: smooth L1 on the 4 deltas of each positive RoI's GT class, summed
+and divided by the number of sampled RoIs (positives and negatives). ``beta`` is an argument: the package
+uses torchvision's 1/9 (Fast R-CNN used 1, Detectron2 uses 0), and the checker tries several.
 Exercise 2, ``sigmoid_mask_loss``: binary cross-entropy on the GT class's mask channel only, averaged over
 RoIs and pixels.
 """
@@ -26,16 +27,18 @@ __all__ = [
 ]
 
 
-def box_regression_loss(box_deltas: Tensor, labels: Tensor, reg_targets: Tensor) -> Tensor:
+def box_regression_loss(
+    box_deltas: Tensor, labels: Tensor, reg_targets: Tensor, beta: float = 1 / 9
+) -> Tensor:
     """box_deltas [R, 4 * C] (4 per class, background included), labels [R] (0 = background),
-    reg_targets [R, 4] -> scalar.
+    reg_targets [R, 4] -> scalar. ``beta``: where smooth L1 turns from quadratic to linear.
 
     Only positive RoIs (label >= 1) regress a box, and only with their GT class's 4 deltas. The smooth
     L1 terms are summed and divided by R, the number of sampled RoIs, not by the number of positives.
     """
     pos = torch.where(labels > 0)[0]
     deltas = box_deltas.reshape(box_deltas.shape[0], -1, 4)[pos, labels[pos]]  # [P, 4]
-    loss = F.smooth_l1_loss(deltas, reg_targets[pos], beta=1 / 9, reduction="sum")
+    loss = F.smooth_l1_loss(deltas, reg_targets[pos], beta=beta, reduction="sum")
     return loss / max(1, labels.numel())
 
 
@@ -83,27 +86,48 @@ def _box_cases() -> list[tuple[Tensor, Tensor, Tensor]]:
     return cases
 
 
-def check_box_regression_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> bool:
-    """Check a student's ``box_regression_loss(box_deltas, labels, reg_targets)``; print a verdict."""
+# Every beta is a valid smooth L1: the package's (and torchvision's) 1/9, Fast R-CNN's 1, and one more.
+_BETAS = (1 / 9, 1.0, 0.5)
+
+
+def check_box_regression_loss(fn: Callable[..., Tensor]) -> bool:
+    """Check a student's ``box_regression_loss(box_deltas, labels, reg_targets, beta)``; print a verdict.
+
+    At beta = 1/9 it must equal the package's ``box_losses``; at the other betas, the same formula."""
     name = "box_regression_loss"
     cases = _box_cases()
     try:
-        for deltas, labels, targets in cases:
-            logits = deltas.new_zeros(
-                len(labels), deltas.shape[1] // 4
-            )  # unused here, but box_losses needs it
-            want = box_losses(logits, deltas, labels, targets)["loss_box_reg"]
-            got = _scalar(call(fn, deltas.clone(), labels.clone(), targets.clone()))
+        for (deltas, labels, targets), beta in ((case, b) for case in cases for b in _BETAS):
+            if beta == 1 / 9:
+                logits = deltas.new_zeros(len(labels), deltas.shape[1] // 4)  # unused, box_losses needs it
+                want = box_losses(logits, deltas, labels, targets)["loss_box_reg"]
+            else:
+                want = box_regression_loss(deltas, labels, targets, beta)
+            try:
+                got = _scalar(call(fn, deltas.clone(), labels.clone(), targets.clone(), beta=beta))
+            except StudentError as err:
+                if "beta" in str(err) and "argument" in str(err):
+                    raise StudentError(
+                        "give your function a `beta` argument (box_regression_loss(box_deltas, labels, "
+                        "reg_targets, beta=1 / 9)) and pass it to smooth L1."
+                    ) from None
+                raise
             if close(got, want):
                 continue
+            for other in _BETAS:
+                if other != beta and close(got, box_regression_loss(deltas, labels, targets, other)):
+                    raise StudentError(
+                        f"asked for beta = {beta:.4g}, your loss is the one for beta = {other:.4g}: "
+                        "pass the `beta` argument to smooth L1 instead of a fixed value."
+                    )
             r = labels.numel()
             pos = torch.where(labels > 0)[0]
             n_pos = max(1, pos.numel())
             d = deltas.double().reshape(r, -1, 4)
             t = targets.double()
 
-            def sl1(x: Tensor, y: Tensor, beta: float = 1 / 9) -> Tensor:
-                return F.smooth_l1_loss(x, y, beta=beta, reduction="sum")
+            def sl1(x: Tensor, y: Tensor, b: float = beta) -> Tensor:
+                return F.smooth_l1_loss(x, y, beta=b, reduction="sum")
 
             mine = d[pos, labels[pos]]
             alternatives = [
@@ -123,16 +147,11 @@ def check_box_regression_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) ->
                     "divide by the number of sampled RoIs only.",
                 ),
                 (sl1(mine, t[pos]), "that is the plain sum: divide it by the number of sampled RoIs."),
-                (
-                    sl1(mine, t[pos], 1.0) / r,
-                    "wrong beta: the box head uses beta = 1/9 (quadratic only "
-                    "below 1/9), not the default beta = 1.",
-                ),
-                ((mine - t[pos]).abs().sum() / r, "that is plain L1; use smooth L1 with beta = 1/9."),
-                (((mine - t[pos]) ** 2).sum() / r, "that is squared error; use smooth L1 with beta = 1/9."),
+                ((mine - t[pos]).abs().sum() / r, "that is plain L1; use smooth L1 with the given beta."),
+                (((mine - t[pos]) ** 2).sum() / r, "that is squared error; use smooth L1 with that beta."),
                 (
                     ((mine - t[pos]) ** 2).sum() / 2 / r,
-                    "that is squared error / 2; use smooth L1, beta = 1/9.",
+                    "that is squared error / 2; use smooth L1 with the given beta.",
                 ),
                 (
                     sl1(d[pos, 0], t[pos]) / r,
@@ -157,11 +176,16 @@ def check_box_regression_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) ->
             for alt, msg in alternatives:
                 if close(got, alt):
                     raise StudentError(msg)
-            raise StudentError(f"your loss is {got.item():.6f}, expected {want.item():.6f}.")
+            raise StudentError(
+                f"beta = {beta:.4g}: your loss is {got.item():.6f}, expected {want.item():.6f}."
+            )
     except StudentError as err:
-        return report(name, [str(err)], len(cases), "")
+        return report(name, [str(err)], len(cases) * len(_BETAS), "")
     return report(
-        name, [], len(cases), "GT-class deltas of the positives, smooth L1 (beta 1/9), over all sampled RoIs."
+        name,
+        [],
+        len(cases) * len(_BETAS),
+        "GT-class deltas of the positives, smooth L1 at any beta, over all sampled RoIs.",
     )
 
 

@@ -14,14 +14,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import torch
 
 from minimrcnn.config import TrainConfig, coco_r50_fpn_1x, shapes_cpu
 from minimrcnn.engine.trainer import build_optimizer, lr_factor
-from minimrcnn.solutions.checking import StudentError, call, close, report
+from minimrcnn.solutions.checking import StudentError, call, check_answer, close, report
 
-__all__ = ["check_lr_factor", "check_scaled_lr", "lr_factor", "scaled_lr"]
+__all__ = [
+    "answers",
+    "check_answer_coco_4gpu",
+    "check_answer_resume_lr",
+    "check_lr_factor",
+    "check_scaled_lr",
+    "lr_factor",
+    "scaled_lr",
+]
 
 
 def scaled_lr(cfg: TrainConfig, world_size: int) -> float:
@@ -187,3 +196,52 @@ def check_scaled_lr(fn: Callable[[TrainConfig, int], float]) -> bool:
             problems.append(message)
             break
     return report(name, problems, len(cases), "")
+
+
+# ----------------------------------------------------------------------------------------------
+# numeric answers to the chapter's questions
+# ----------------------------------------------------------------------------------------------
+
+
+def answers() -> dict[str, Any]:
+    """The right values, from the trainer's own ``lr_factor`` and ``scaled_schedule``."""
+    from minimrcnn.engine.scaling import scaled_schedule
+
+    tc = replace(shapes_cpu().train, iters=600)
+    coco = replace(coco_r50_fpn_1x().train, batch_size=4)
+    sched = scaled_schedule(coco, world=4)
+    return {
+        "resume_lr": tc.lr * lr_factor(300, tc),
+        "coco_4gpu": (sched.total_batch, sched.lr, sched.iters),
+    }
+
+
+def check_answer_resume_lr(answer: Any) -> bool:
+    """Question 3: the lr of iteration 301 when a 300-iteration cosine run is resumed with iters=600."""
+    want = answers()["resume_lr"]
+    return check_answer(
+        "question 3 (learning rate after resuming)",
+        answer,
+        want,
+        atol=1e-6 * want,
+        form="a learning rate",
+        mistakes=((0.0, "that is where the 300-iteration plan ended; with iters = 600 the cosine is "
+                   "recomputed for the new length, at step 300 of 600."),
+                  (shapes_cpu().train.lr, "the cosine does not restart: it is read at step 300 of 600.")),
+        why="lr x (1 + cos(pi x 300/600)) / 2: half the base rate, a jump up from the ~0 the run ended at.",
+    )
+
+
+def check_answer_coco_4gpu(answer: Any) -> bool:
+    """Question 4: (total batch, learning rate, iterations) of coco_r50_fpn_1x on 4 GPUs x 4 images."""
+    total, lr, iters = answers()["coco_4gpu"]
+    return check_answer(
+        "question 4 (4 GPUs x 4 images)",
+        answer,
+        (total, lr, iters),
+        atol=1e-6,
+        form="(total batch, learning rate, iterations)",
+        mistakes=(((4, 0.005, 360_000), "batch_size is per process: 4 GPUs x 4 images = 16."),
+                  ((16, 0.08, 90_000), "the rule is linear in the *total* batch: 16 / 16 x 0.02.")),
+        why=f"{total} images per iteration, the paper's batch: lr {lr:g}, {iters:,d} iterations.",
+    )

@@ -64,3 +64,53 @@ def close(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
 def close_each(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Elementwise `close` of two tensors of the same shape (to point at the entries that differ)."""
     return torch.isclose(a.double(), b.double(), rtol=RTOL, atol=ATOL)
+
+
+
+def check_answer(
+    name: str,
+    answer: Any,
+    expected: Any,
+    *,
+    atol: float = ATOL,
+    mistakes: tuple[tuple[Any, str], ...] = (),
+    form: str = "a number",
+    why: str = "",
+    mistake_atol: float | None = None,
+) -> bool:
+    """Check a numeric answer to a chapter question, with the exercise checkers' contract.
+
+    ``answer`` is the student's value (a number or a tuple of numbers; ``None`` while unanswered),
+    ``expected`` the right one, compared with ``close`` at tolerance ``atol`` (a question may ask for a
+    rounded value). ``mistakes`` pairs typical wrong answers (recognized within ``mistake_atol``, by default
+``atol``) with what to say about them; ``why`` is
+    printed with a right answer. Prints the verdict, returns True only for the right answer, never raises.
+    """
+    try:
+        if answer is None:
+            raise StudentError("not answered yet: put your answer in place of None.")
+        if not _numeric(answer):
+            raise StudentError(f"answer with {form}; got {type(answer).__name__} {answer!r}.")
+        if not close(answer, expected, rtol=0.0, atol=atol):
+            for wrong, message in mistakes:
+                if close(answer, wrong, rtol=0.0, atol=atol if mistake_atol is None else mistake_atol):
+                    raise StudentError(f"{answer!r}: {message}")
+            raise StudentError(f"{answer!r} is not right ({form} expected); look at the question again.")
+    except StudentError as err:
+        print(f"\u2717 {name}: not quite yet.\n  - {err}")
+        return False
+    print(f"\u2713 {name}: right. {why}".rstrip())
+    return True
+
+
+def _numeric(value: Any) -> bool:
+    """True for a finite real number (not a bool), or a non-empty list/tuple/array/tensor of them."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        value = value.tolist()
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return bool(np.isfinite(value))
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(_numeric(v) for v in value)
+    return False
