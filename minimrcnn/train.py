@@ -70,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dataset_size(tc) -> str:
-    """'1000 train / 100 val images' without loading annotations (shapes: the counts it will generate)."""
-    if tc.dataset == "shapes":
-        from minimrcnn.data.shapes import DEFAULT_NUM_IMAGES
+    """'1000 train / 100 val images' without loading annotations (generated datasets: the counts they get)."""
+    if tc.dataset in ("shapes", "figures"):
+        from minimrcnn.data import figures, shapes
 
+        DEFAULT_NUM_IMAGES = (shapes if tc.dataset == "shapes" else figures).DEFAULT_NUM_IMAGES
         n_train = tc.num_train_images or DEFAULT_NUM_IMAGES["train"]
         n_val = tc.num_val_images or DEFAULT_NUM_IMAGES["val"]
         made = "" if (Path(tc.data_root) / tc.train_split).is_dir() else ", generated on first use"

@@ -79,6 +79,15 @@ def test_summary_gives_the_time_budget_as_configured():
     assert "runs/shapes_cpu/ (resuming from its checkpoint.pt)" in text
 
 
+def test_summary_counts_a_generated_dataset_before_it_exists(tmp_path):
+    from minimrcnn.config import figures_cpu
+    from minimrcnn.train import dataset_size
+
+    tc = figures_cpu().train
+    tc.data_root = str(tmp_path / "fresh")
+    assert dataset_size(tc) == "1000 train / 100 val images, generated on first use"
+
+
 def test_evaluate_writes_pictures_for_its_split(run, tmp_path):
     _, out, _ = run
     proc = cli("minimrcnn.evaluate", "--weights", str(out / "checkpoint.pt"), "--out", str(tmp_path))
