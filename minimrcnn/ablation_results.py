@@ -20,12 +20,13 @@ from minimrcnn.ablation_sets import BASELINE, SETS
 
 RESULTS = Path("results/ablations/results.json")
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-COLUMNS = ("mask AP", "mask AP50", "mask AP75", "box AP")
+COLUMNS = ("mask AP", "mask AP50", "mask AP75", "box AP", "mask − box")
 
 
 # --------------------------------------------------------------------------------------------- statistics
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{variant: [eval per seed]} -> {variant: {"bbox"|"segm": {metric: mean, metric_std: spread, seeds}}}.
+    """{variant: [eval per seed]} -> {variant: {"bbox"|"segm": {metric: mean, metric_std: spread, seeds}}},
+    plus "gap": mask AP - box AP (mean and spread of the per-seed differences) where both were measured.
 
     Values in AP points (percent); the spread is the sample standard deviation, 0 for a single seed. A metric
     COCOeval found not applicable (None: no ground truth in that size range) stays None.
@@ -41,10 +42,18 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
             for m in METRICS:
                 values = [100 * s[m] for s in per_seed if s.get(m) is not None]  # None: no object that size
                 row[m] = statistics.fmean(values) if values else None
-                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
+                row[f"{m}_std"] = _spread(values) if values else None
             row["seeds"] = len(per_seed)
             table[name][iou_type] = row
+        gaps = [100 * (e["segm"]["AP"] - e["bbox"]["AP"]) for e in evals if "segm" in e and "bbox" in e]
+        if gaps:  # what the mask head adds beyond finding the object: mask AP - box AP, paired by seed
+            table[name]["gap"] = {"AP": statistics.fmean(gaps), "AP_std": _spread(gaps), "seeds": len(gaps)}
     return table
+
+
+def _spread(values: list[float]) -> float:
+    """The sample standard deviation (n - 1), 0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def paired_gain(
@@ -54,8 +63,7 @@ def paired_gain(
     values as fractions). Returns (mean, spread) of 100 * (a - b) over the seeds, in AP points; the spread
     is the sample standard deviation (n - 1 in the denominator), 0 for a single seed."""
     diffs = [100 * (a[iou_type][metric] - b[iou_type][metric]) for a, b in zip(runs_a, runs_b)]
-    spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-    return statistics.fmean(diffs), spread
+    return statistics.fmean(diffs), _spread(diffs)
 
 
 def seed_pairs(
@@ -112,7 +120,7 @@ def interaction(
     diffs = [gains[0][seed] - gains[1][seed] for seed in gains[0] if seed in gains[1]]
     if not diffs:
         return float("nan"), float("nan"), 0
-    return statistics.fmean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0), len(diffs)
+    return statistics.fmean(diffs), _spread(diffs), len(diffs)
 
 
 def verdicts(results: dict[str, Any] | None, set_name: str, runs_dir: str | Path | None = None) -> list[str]:
@@ -171,6 +179,9 @@ def _row(set_name: str, name: str, table: dict[str, Any], source: str) -> dict[s
         for m in ("AP", "AP50", "AP75"):
             r[f"{key} {m}"] = None if t is None else round(t[m], 1)
             r[f"{key} {m} std"] = None if t is None else round(t[f"{m}_std"], 1)
+    gap = table.get("gap")
+    r["mask − box"] = None if gap is None else round(gap["AP"], 1)
+    r["mask − box std"] = None if gap is None else round(gap["AP_std"], 1)
     r["seeds"] = (table.get("segm") or table.get("bbox") or {}).get("seeds", 0)
     r["paper AP"] = aset.paper.get(name, {}).get("AP")
     return r
@@ -208,6 +219,23 @@ def _cells(r: dict[str, Any]) -> list[str]:
     runs = r["source"] if r["seeds"] == 0 else f"{r['seeds']} seed{'s' * (r['seeds'] > 1)}, {r['source']}"
     paper = "—" if r["paper AP"] is None else f"{r['paper AP']:.1f}"
     return [label, runs, *(_cell(r, k) for k in COLUMNS), paper]
+
+
+def size_rows(results: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
+    """Small vs medium objects: mask and box APs / APm per variant (mean and spread over seeds; None where the
+    size range held no object). Large objects do not exist on the 128-px shapes images, so APl is left out."""
+    rows = []
+    for name in names:
+        t = results["table"].get(name, {})
+        row: dict[str, Any] = {"variant": name}
+        for key, iou_type in (("mask", "segm"), ("box", "bbox")):
+            for m in ("APs", "APm"):
+                v = t.get(iou_type, {}).get(m)
+                row[f"{key} {m}"] = None if v is None else round(v, 1)
+                row[f"{key} {m} std"] = None if v is None else round(t[iou_type][f"{m}_std"], 1)
+        row["seeds"] = t.get("segm", t.get("bbox", {})).get("seeds", 0)
+        rows.append(row)
+    return rows
 
 
 def table_markdown(rows: list[dict[str, Any]], set_name: str) -> str:

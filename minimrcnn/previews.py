@@ -84,12 +84,14 @@ def load_samples(run_dir: str | Path, data_root: str | Path | None = None) -> di
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _detections_for(samples: dict[str, Any], img_id: int, cat_id_to_label: dict[int, int]):
+def detections_from_results(results: list[dict[str, Any]], img_id: int, cat_id_to_label: dict[int, int]):
+    """One image's COCO result dicts (as `to_coco_results` writes them) back in the model's output form, to
+    draw: {"boxes" [N, 4] x1y1x2y2, "scores" [N], "labels" [N] (contiguous), "masks" [N, 1, H, W] of 0/1}."""
     import numpy as np
     import pycocotools.mask as mask_utils
     import torch
 
-    dets = [d for d in samples["detections"] if d["image_id"] == img_id]
+    dets = [d for d in results if d["image_id"] == img_id]
     out = {
         "boxes": torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (d["bbox"] for d in dets)]).reshape(
             -1, 4
@@ -157,7 +159,7 @@ def mask_figure(
         image, target = dataset[index[img_id]]
         draw_targets(image, target, dataset.class_names, ax=axes[i, 0])
         for j, (_, samples) in enumerate(columns, start=1):
-            det = _detections_for(samples, img_id, dataset.cat_id_to_label)
+            det = detections_from_results(samples["detections"], img_id, dataset.cat_id_to_label)
             draw_detections(image, det, dataset.class_names, score_thresh, ax=axes[i, j])
         axes[i, 0].set_title(f"ground truth, image {img_id}", fontsize=9)
     for j, (label, _) in enumerate(columns, start=1):

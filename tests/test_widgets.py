@@ -124,6 +124,14 @@ def test_table_rows_and_verdicts(sweep):
         0.7, abs=0.05
     )
     assert softmax["paper AP"] == 24.8 and softmax["seeds"] == 2
+    # mask AP - box AP, paired by seed (the fake box AP is 5 points above the mask AP on every seed)
+    assert softmax["mask − box"] == pytest.approx(-5.0) and softmax["mask − box std"] == pytest.approx(0.0)
+    no_mask = ablation_results.table_rows(results, "mask_branch")[0]
+    assert no_mask["variant"] == "no_mask" and no_mask["mask − box"] is None and no_mask["box AP"] is not None
+    sizes = {r["variant"]: r for r in ablation_results.size_rows(results, ["softmax", "no_mask"])}
+    assert sizes["softmax"]["mask APs"] == pytest.approx(20.5)
+    assert sizes["softmax"]["box APm"] == pytest.approx(25.5)
+    assert sizes["no_mask"]["mask APs"] is None and sizes["no_mask"]["box APs"] == pytest.approx(33.5)
     md = ablation_results.table_markdown(rows, "mask_loss")
     assert "| softmax over classes | 2 seeds, 7 it | 20.5 ± 0.7 |" in md and "24.8" in md
     assert "| per-class sigmoid (baseline) | 2 seeds, 7 it | 30.5 ± 0.7 |" in md
