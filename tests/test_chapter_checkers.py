@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import minimrcnn.solutions
-from minimrcnn.solutions import ch00, ch01, ch02, ch03, ch04, ch05, ch07
+from minimrcnn.solutions import ch00, ch01, ch02, ch03, ch04, ch05, ch07, ch09
 from minimrcnn.solutions.checking import close
 
 
@@ -111,7 +111,7 @@ def test_one_comparison_for_every_checker():
 
 def test_every_chapter_with_questions_checks_its_numeric_answers():
     chapters = {p.id.split(".")[0] for p in ANSWER_CHECKS}
-    assert {"ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch07"} <= chapters
+    assert {"ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch07", "ch09"} <= chapters
 
 
 @pytest.mark.parametrize(("module", "name"), ANSWER_CHECKS)
@@ -156,6 +156,8 @@ def test_answer_checker_contract(module, name, capsys):
         (ch05.check_answer_fc_params, 256 * 14 * 14 + 80 * 28 * 28, "multiply"),
         (ch07.check_answer_resume_lr, 0.0, "recomputed"),
         (ch07.check_answer_coco_4gpu, (4, 0.005, 360_000), "per process"),
+        (ch09.check_answer_upscaled_512, 13.2, "at 128 px"),
+        (ch09.check_answer_upscaled_512, 2.4, "coarser grid"),
     ],
 )
 def test_answer_checker_names_the_mistake(check, answer, message, capsys):

@@ -13,10 +13,16 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from minimrcnn.ablation_results import paired_gain
-from minimrcnn.solutions.checking import StudentError, call, report
+import numpy as np
+import torch
 
-__all__ = ["check_paired_gain", "paired_gain"]
+from minimrcnn.ablation_results import paired_gain
+from minimrcnn.ops.roi_align import round_half_away
+from minimrcnn.solutions.ch03 import fpn_level
+from minimrcnn.solutions.checking import StudentError, call, check_answer, report
+
+__all__ = ["answers", "check_answer_upscaled_512", "check_paired_gain", "fpn_stride", "paired_gain",
+           "roipool_shift", "validation_boxes"]  # fmt: skip
 
 
 def _run(ap: float, ap75: float, box: float) -> dict[str, Any]:
@@ -75,3 +81,62 @@ def check_paired_gain(fn: Callable[..., tuple[float, float]]) -> bool:
     except StudentError as err:
         return report(name, [str(err)], len(cases), "")
     return report(name, [], len(cases), "Paired by seed: the difference's mean and its sample spread.")
+
+
+# ------------------------------------------------------------------------- section 2 and question 3
+def fpn_stride(boxes: torch.Tensor) -> torch.Tensor:
+    """The stride of the FPN level that pools each [N, 4] box (chapter 03: level k pools stride 2**k)."""
+    return 2.0 ** fpn_level(boxes).double()
+
+
+def roipool_shift(boxes: torch.Tensor, stride: float | torch.Tensor) -> np.ndarray:
+    """Mean displacement of the four edges of RoIPool's snapped box, in % of the object's side ([N] array):
+    the corners rounded to the feature grid (C's round), whole cells with the last one included."""
+    s = 1.0 / torch.as_tensor(stride, dtype=torch.float64).reshape(-1, 1)
+    q = round_half_away(boxes * s)  # corners on the feature grid
+    snapped = torch.cat([q[:, :2], q[:, 2:] + 1], dim=1) / s  # whole cells, end inclusive, back in pixels
+    side = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sqrt()
+    return (100 * (snapped - boxes).abs().mean(1) / side).numpy()
+
+
+def validation_boxes(data_root: str = "data/shapes") -> torch.Tensor:
+    """Every non-crowd box of the shapes validation split, [N, 4] xyxy in float64."""
+    from minimrcnn.config import shapes_cpu
+    from minimrcnn.data import build_dataset
+
+    tc = shapes_cpu().train
+    tc.data_root = data_root
+    val = build_dataset(tc, "val", train=False)
+    return torch.tensor([[x, y, x + w, y + h] for a in val.coco.anns.values() if not a["iscrowd"]
+                         for x, y, w, h in [a["bbox"]]], dtype=torch.float64)  # fmt: skip
+
+
+def answers(data_root: str = "data/shapes") -> dict[str, float]:
+    """Question 3's numbers: the median edge displacement (%) at 128 px, and with the images at 512 px."""
+    boxes = validation_boxes(data_root)
+    big = boxes * 4
+    return {
+        "median_128": float(np.median(roipool_shift(boxes, fpn_stride(boxes)))),
+        "upscaled_512": float(np.median(roipool_shift(big, fpn_stride(big)))),
+        "upscaled_512_on_p2": float(np.median(roipool_shift(big, 4.0))),
+    }
+
+
+def check_answer_upscaled_512(answer: Any) -> bool:
+    """Question 3: the median edge displacement (% of the object's side) with the images at 512 px."""
+    a = answers()
+    return check_answer(
+        "question 3 (512 px)",
+        answer,
+        a["upscaled_512"],
+        atol=0.5,
+        form="a percentage of the object's side, such as 12.5",
+        mistakes=(
+            (a["median_128"], "that is the displacement at 128 px: at 512 px every object is 4x larger."),
+            (a["upscaled_512_on_p2"], "close, but FPN moves the larger objects up a level (chapter 03's "
+             "rule), to a coarser grid: use fpn_stride on the upscaled boxes."),  # fmt: skip
+        ),
+        mistake_atol=0.2,
+        why=f"About {a['upscaled_512']:.1f}% (from {a['median_128']:.1f}% at 128 px): the objects grow 4x, "
+        "the grid they are pooled from only grows for those FPN sends to P3 or higher.",
+    )
