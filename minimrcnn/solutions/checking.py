@@ -66,7 +66,6 @@ def close_each(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.isclose(a.double(), b.double(), rtol=RTOL, atol=ATOL)
 
 
-
 def check_answer(
     name: str,
     answer: Any,
@@ -83,8 +82,8 @@ def check_answer(
     ``answer`` is the student's value (a number or a tuple of numbers; ``None`` while unanswered),
     ``expected`` the right one, compared with ``close`` at tolerance ``atol`` (a question may ask for a
     rounded value). ``mistakes`` pairs typical wrong answers (recognized within ``mistake_atol``, by default
-``atol``) with what to say about them; ``why`` is
-    printed with a right answer. Prints the verdict, returns True only for the right answer, never raises.
+    ``atol``) with what to say about them; ``why`` is printed with a right answer. Prints the verdict,
+    returns True only for the right answer, never raises.
     """
     try:
         if answer is None:
