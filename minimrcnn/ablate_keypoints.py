@@ -54,7 +54,8 @@ def run_one(variant: Variant, seed: int, iters: int, runs: Path, data_root: str 
     cfg = sweep_config(variant, seed, iters, data_root)
     wanted = json.loads(json.dumps(cfg.to_dict()))
     done, config = run_dir / "eval.json", run_dir / "config.json"
-    if done.exists() and config.exists() and json.loads(config.read_text()) == wanted:
+    saved = json.loads(config.read_text()) if config.exists() else {}  # (also has the schedule it followed)
+    if done.exists() and {k: saved.get(k) for k in wanted} == wanted:
         result = json.loads(done.read_text())
         if result.get("iteration") == iters:
             return {"seed": seed, **{k: v for k, v in result.items() if k != "iteration"}}

@@ -100,3 +100,23 @@ def test_keypoint_sweep_configs_and_summary(monkeypatch, tmp_path):
     assert row["AP"] == pytest.approx(31.0) and row["AP_std"] == pytest.approx(1.0)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["sets"]["pooler"]["paper"]["keypoint"][0] == 64.2
+
+
+def test_keypoint_sweep_reuses_a_finished_run(monkeypatch, tmp_path):
+    """A run folder whose config.json (as the trainer writes it, with its "effective" schedule) matches the
+    sweep's configuration and whose eval.json reached the budget is read, not trained again."""
+    from minimrcnn import ablate_keypoints as ak
+    from minimrcnn.engine import trainer
+
+    variant = ak.SETS["pooler"][2][0]
+    cfg = ak.sweep_config(variant, seed=1, iters=40)
+    run_dir = tmp_path / f"{variant.name}-s1"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "effective": {"iters": 40}}))
+    metrics = {"keypoints": {"AP": 0.25}, "bbox": {"AP": 0.3}}
+    (run_dir / "eval.json").write_text(json.dumps({"iteration": 40, "seconds": 9.0, **metrics}))
+    monkeypatch.setattr(trainer, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert ak.run_one(variant, 1, 40, tmp_path) == {"seed": 1, "seconds": 9.0, **metrics}
+    (run_dir / "eval.json").write_text(json.dumps({"iteration": 20, **metrics}))  # stopped early: redo
+    with pytest.raises(pytest.fail.Exception, match="trained again"):
+        ak.run_one(variant, 1, 40, tmp_path)
