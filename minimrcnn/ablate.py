@@ -1,7 +1,7 @@
 """The paper's ablations (Table 2) in miniature: train named sets of configurations with identical budgets
 and seeds on the shapes dataset, and tabulate COCO AP (mean and spread over seeds).
 
-    python -m minimrcnn.ablate                       # every set, 2 seeds, into results/ablations/
+    python -m minimrcnn.ablate                       # every set, seeds 0 1 2, 900 iterations each
     python -m minimrcnn.ablate --sets pooler --seeds 0 1 2
     python -m minimrcnn.ablate --sets mask_loss --iters 200 --out /tmp/abl
 
@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m minimrcnn.ablate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--iters", type=int, default=500, help="training iterations per run (default 500)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--iters", type=int, default=900,
+                   help="iterations per run (default 900: the baseline reaches ~0.65 mask AP)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("results/ablations"))
     p.add_argument("--data-root", default="data/shapes")
     p.add_argument("--only", nargs="+", metavar="VARIANT",
