@@ -71,16 +71,22 @@ def save_samples(
     return path
 
 
+def _stale(run_dir: Path) -> bool:
+    """No samples.json yet, or one made from another iteration than the run's eval.json (an older run)."""
+    samples, ev = run_dir / SAMPLES_FILE, run_dir / "eval.json"
+    if not samples.is_file():
+        return True
+    done = json.loads(ev.read_text()).get("iteration") if ev.is_file() else None
+    return done is not None and json.loads(samples.read_text())["iteration"] != done
+
+
 def load_samples(run_dir: str | Path, data_root: str | Path | None = None) -> dict[str, Any] | None:
     """<run_dir>/samples.json; made (again) from the run's checkpoint first if it is missing or older than the
     run's eval.json and data_root is given; None when there is neither samples.json nor a checkpoint."""
     run_dir = Path(run_dir)
     path = run_dir / SAMPLES_FILE
-    if data_root is not None and (run_dir / "checkpoint.pt").is_file():
-        ev = run_dir / "eval.json"
-        done = json.loads(ev.read_text()).get("iteration") if ev.is_file() else None
-        if not path.is_file() or (done is not None and json.loads(path.read_text())["iteration"] != done):
-            save_samples(run_dir, data_root)
+    if data_root is not None and (run_dir / "checkpoint.pt").is_file() and _stale(run_dir):
+        save_samples(run_dir, data_root)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m minimrcnn.previews",
         description="Write samples.json (predicted masks on a few val images) for every "
-        "run of an ablation sweep that has a checkpoint and no samples yet.",
+        "run of an ablation sweep that has a checkpoint and no samples yet, or samples of an older run.",
     )
     p.add_argument("out", type=Path, nargs="?", default=Path("results/ablations"), help="the sweep's --out")
     p.add_argument("--data-root", default="data/shapes")
@@ -180,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     failed = 0
     for ckpt in sorted((args.out / "runs").glob("*/checkpoint.pt")):
-        if args.force or not (ckpt.parent / SAMPLES_FILE).is_file():
+        if args.force or _stale(ckpt.parent):
             try:
                 print(save_samples(ckpt.parent, args.data_root).as_posix())
             except Exception as e:  # one bad run must not stop the others

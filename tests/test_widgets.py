@@ -306,6 +306,11 @@ def test_samples_cli_and_mask_figure(live_panel):
     assert previews.main([str(root / "out"), "--data-root", str(root / "shapes")]) == 0
     samples = previews.load_samples(run_dir)
     assert samples is not None and all(d["image_id"] in samples["image_ids"] for d in samples["detections"])
+    stale = dict(samples, iteration=999)  # samples of an older run in the same folder: made again
+    (run_dir / previews.SAMPLES_FILE).write_text(json.dumps(stale))
+    assert previews.main([str(root / "out"), "--data-root", str(root / "shapes")]) == 0
+    done = json.loads((run_dir / "eval.json").read_text())["iteration"]
+    assert previews.load_samples(run_dir)["iteration"] == done != 999
     fig, missing = previews.mask_figure(
         root / "out", ["softmax", "agnostic"], 0, root / "shapes", max_images=2
     )
