@@ -36,23 +36,30 @@ def ablation_config(variant: Variant, seed: int, iters: int, data_root: str) -> 
     return apply_overrides(cfg, list(variant.overrides))
 
 
-def finished(
-    variant: Variant, seed: int, iters: int, out: Path, data_root: str = "data/shapes"
-) -> dict[str, Any] | None:
-    """The eval.json of a finished run of exactly this configuration (preset + variant + budget), or None.
+def finished_run(run_dir: Path, cfg: Config) -> dict[str, Any] | None:
+    """The eval.json of run_dir if it is a finished run of exactly `cfg` (its iterations reached), else None.
 
-    A run made with another configuration (say, before the preset changed) does not count: it is redone.
+    config.json also holds what the trainer adds (the schedule it followed, under "effective"), so only
+    cfg's own keys are compared. A run of another configuration (say, an older preset) does not count.
     """
-    run_dir = out / "runs" / f"{variant.name}-s{seed}"
     done, config = run_dir / "eval.json", run_dir / "config.json"
     if not (done.exists() and config.exists()):
         return None
-    wanted = json.loads(json.dumps(ablation_config(variant, seed, iters, data_root).to_dict()))
+    wanted = json.loads(json.dumps(cfg.to_dict()))
+    saved = json.loads(config.read_text())
     result = json.loads(done.read_text())
-    saved = json.loads(config.read_text())  # (also holds the schedule the run followed, under "effective")
-    if result.get("iteration") != iters or {k: saved.get(k) for k in wanted} != wanted:
+    if result.get("iteration") != cfg.train.iters or {k: saved.get(k) for k in wanted} != wanted:
         return None
-    return {**result, "seed": seed}
+    return result
+
+
+def finished(
+    variant: Variant, seed: int, iters: int, out: Path, data_root: str = "data/shapes"
+) -> dict[str, Any] | None:
+    """The eval.json (with its seed) of a finished run of this variant, seed and budget, or None."""
+    run_dir = out / "runs" / f"{variant.name}-s{seed}"
+    result = finished_run(run_dir, ablation_config(variant, seed, iters, data_root))
+    return None if result is None else {**result, "seed": seed}
 
 
 def run_variant(

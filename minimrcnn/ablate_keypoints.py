@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablate import Variant
+from minimrcnn.ablate import Variant, finished_run
+from minimrcnn.ablation_results import points_mean_and_spread
 from minimrcnn.config import Config, apply_overrides, figures_cpu
 
 KP_ALIGN = Variant("keypoint", "RoIAlign, keypoint-only (figures_cpu)")
@@ -52,13 +52,8 @@ def run_one(variant: Variant, seed: int, iters: int, runs: Path, data_root: str 
 
     run_dir = runs / f"{variant.name}-s{seed}"
     cfg = sweep_config(variant, seed, iters, data_root)
-    wanted = json.loads(json.dumps(cfg.to_dict()))
-    done, config = run_dir / "eval.json", run_dir / "config.json"
-    saved = json.loads(config.read_text()) if config.exists() else {}  # (also has the schedule it followed)
-    if done.exists() and {k: saved.get(k) for k in wanted} == wanted:
-        result = json.loads(done.read_text())
-        if result.get("iteration") == iters:
-            return {"seed": seed, **{k: v for k, v in result.items() if k != "iteration"}}
+    if (done := finished_run(run_dir, cfg)) is not None:
+        return {"seed": seed, **{k: v for k, v in done.items() if k != "iteration"}}
     result = train(cfg, run_dir, progress=False)
     (run_dir / "eval.json").write_text(
         json.dumps({"iteration": result["iteration"], "seconds": result["seconds"], **result["metrics"]})
@@ -69,10 +64,8 @@ def run_one(variant: Variant, seed: int, iters: int, runs: Path, data_root: str 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:
     """Keypoint metrics over seeds, in AP points: mean and sample spread (`AP`, `AP_std`, ...)."""
     row: dict[str, float | None] = {}
-    for m in METRICS:
-        values = [100 * r["keypoints"][m] for r in runs if r["keypoints"].get(m) is not None]
-        row[m] = statistics.fmean(values) if values else None  # None: no figure of that size
-        row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
+    for m in METRICS:  # (None: no figure of that size)
+        row[m], row[f"{m}_std"] = points_mean_and_spread([r["keypoints"].get(m) for r in runs])
     return row
 
 

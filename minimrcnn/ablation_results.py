@@ -39,10 +39,8 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
             if not per_seed:
                 continue
             row: dict[str, float] = {}
-            for m in METRICS:
-                values = [100 * s[m] for s in per_seed if s.get(m) is not None]  # None: no object that size
-                row[m] = statistics.fmean(values) if values else None
-                row[f"{m}_std"] = _spread(values) if values else None
+            for m in METRICS:  # (None: no object of that size)
+                row[m], row[f"{m}_std"] = points_mean_and_spread([s.get(m) for s in per_seed])
             row["seeds"] = len(per_seed)
             table[name][iou_type] = row
         gaps = [100 * (e["segm"]["AP"] - e["bbox"]["AP"]) for e in evals if "segm" in e and "bbox" in e]
@@ -54,6 +52,14 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
 def _spread(values: list[float]) -> float:
     """The sample standard deviation (n - 1), 0 for a single value."""
     return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def points_mean_and_spread(fractions: list[float | None]) -> tuple[float | None, float | None]:
+    """One metric over seeds (fractions, as in eval.json) -> (mean, sample spread) in AP points, over the
+    seeds that measured it; (None, None) where none did (COCOeval's "not applicable", e.g. APl without
+    large objects)."""
+    points = [100 * f for f in fractions if f is not None]
+    return (statistics.fmean(points), _spread(points)) if points else (None, None)
 
 
 def paired_gain(
@@ -237,6 +243,16 @@ def size_rows(results: dict[str, Any], names: list[str]) -> list[dict[str, Any]]
         row["seeds"] = t.get("segm", t.get("bbox", {})).get("seeds", 0)
         rows.append(row)
     return rows
+
+
+def size_markdown(results: dict[str, Any], names: list[str]) -> str:
+    """`size_rows` as a Markdown table (mean ± spread over seeds; "—" where a size range had no object)."""
+    head = ["variant", "seeds", "mask APs", "mask APm", "box APs", "box APm"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in size_rows(results, names):
+        label = results.get("labels", {}).get(r["variant"], r["variant"])
+        lines.append("| " + " | ".join([label, str(r["seeds"]), *(_cell(r, k) for k in head[2:])]) + " |")
+    return "\n".join(lines)
 
 
 def table_markdown(rows: list[dict[str, Any]], set_name: str) -> str:

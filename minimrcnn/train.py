@@ -74,9 +74,9 @@ def dataset_size(tc) -> str:
     if tc.dataset in ("shapes", "figures"):
         from minimrcnn.data import figures, shapes
 
-        DEFAULT_NUM_IMAGES = (shapes if tc.dataset == "shapes" else figures).DEFAULT_NUM_IMAGES
-        n_train = tc.num_train_images or DEFAULT_NUM_IMAGES["train"]
-        n_val = tc.num_val_images or DEFAULT_NUM_IMAGES["val"]
+        defaults = (shapes if tc.dataset == "shapes" else figures).DEFAULT_NUM_IMAGES
+        n_train = tc.num_train_images or defaults["train"]
+        n_val = tc.num_val_images or defaults["val"]
         made = "" if (Path(tc.data_root) / tc.train_split).is_dir() else ", generated on first use"
         return f"{n_train} {tc.train_split} / {n_val} {tc.val_split} images{made}"
     counts = []

@@ -132,6 +132,9 @@ def test_table_rows_and_verdicts(sweep):
     assert sizes["softmax"]["mask APs"] == pytest.approx(20.5)
     assert sizes["softmax"]["box APm"] == pytest.approx(25.5)
     assert sizes["no_mask"]["mask APs"] is None and sizes["no_mask"]["box APs"] == pytest.approx(33.5)
+    md = ablation_results.size_markdown(results, ["softmax", "no_mask"]).splitlines()
+    assert md[2] == "| softmax over classes | 2 | 20.5 ± 0.7 | 20.5 ± 0.7 | 25.5 ± 0.7 | 25.5 ± 0.7 |"
+    assert md[3].startswith("| no mask branch | 2 | — | — | 33.5 ± 0.7 |")
     md = ablation_results.table_markdown(rows, "mask_loss")
     assert "| softmax over classes | 2 seeds, 7 it | 20.5 ± 0.7 |" in md and "24.8" in md
     assert "| per-class sigmoid (baseline) | 2 seeds, 7 it | 30.5 ± 0.7 |" in md
