@@ -91,6 +91,8 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters:
     """What this run will do, in a few lines, before it starts."""
     import torch
 
+    from minimrcnn.engine import budget as budget_mod
+
     tc = cfg.train
     world = int(os.environ.get("WORLD_SIZE", "1"))
     dev = device or tc.device
@@ -98,8 +100,8 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters:
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     budget = f"{iters or tc.iters} iterations"
     if tc.time_budget_s:  # engine/budget.py
-        budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing the first "
-                  f"iterations, at most {tc.iters})")  # fmt: skip
+        budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing "
+                  f"{budget_mod.TIMED_ITERS} iterations after warm-up, at most {tc.iters})")  # fmt: skip
     procs = f" x {world} processes" if world > 1 else ""
     threads = torch.get_num_threads()
     from minimrcnn.engine.trainer import amp_dtype

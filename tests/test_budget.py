@@ -45,8 +45,8 @@ def budget_cfg(data_root, budget_s: float):
 def run(monkeypatch, tmp_path, data_root, name, seconds_per_iter, budget_s=10.0, stop_at=None, resume=False):
     machine = SimulatedMachine(seconds_per_iter, stop_at)
     monkeypatch.setattr(budget, "now", machine.now)
-    monkeypatch.setattr(budget, "SKIPPED_ITERS", 1)  # plan at iteration 5 (after warm-up), not 25
-    monkeypatch.setattr(budget, "TIMED_ITERS", 4)
+    monkeypatch.setattr(budget, "SKIPPED_ITERS", 1)
+    monkeypatch.setattr(budget, "TIMED_ITERS", 1)  # plan at iteration 5 (warm-up 4, one timed), not 150
     cfg = budget_cfg(data_root, budget_s)
     return train(cfg, tmp_path / name, resume=resume, progress=False, on_log=machine.on_log), cfg
 
@@ -105,3 +105,18 @@ def test_killed_budgeted_run_resumes_exactly(monkeypatch, tmp_path):
     b = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["model"]
     for k, v in a.items():
         torch.testing.assert_close(b[k], v, rtol=1e-5, atol=1e-6, msg=f"{k} differs after resume")
+
+
+def test_timer_measures_after_warmup():
+    """The first iterations are the run's cheapest (few positive RoIs): the rate is timed after warm-up."""
+    t = budget.BudgetTimer(start=0, warmup_iters=50)
+    assert (t.first, t.plan_at) == (50, 50 + budget.TIMED_ITERS)
+    resumed = budget.BudgetTimer(start=120, warmup_iters=50)  # resumed from a checkpoint made before the plan
+    assert (resumed.first, resumed.plan_at) == (125, 125 + budget.TIMED_ITERS)
+    clock = iter([10.0, 30.0])
+    budget_now, budget.now = budget.now, lambda: next(clock)
+    try:
+        ticks = [t.tick(i) for i in range(1, t.plan_at + 1)]
+    finally:
+        budget.now = budget_now
+    assert ticks[:-1] == [None] * (t.plan_at - 1) and ticks[-1] == pytest.approx(20.0 / budget.TIMED_ITERS)

@@ -132,7 +132,7 @@ def train(
     """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
 
     `iters` (the command line's --iters) wins over the recipe's length scaled to the total batch; a time
-    budget (train.time_budget_s) fixes the length after timing the first iterations (engine/budget.py).
+    budget (train.time_budget_s) fixes the length after timing iterations after warm-up (engine/budget.py).
     `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
     t_start = budget.now()
     cfg = copy.deepcopy(cfg)
