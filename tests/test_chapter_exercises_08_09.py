@@ -129,3 +129,19 @@ def test_paired_gain_is_the_package_one_and_compare_pairs_by_seed():
     assert mean == pytest.approx(10 / 3) and spread == pytest.approx(statistics.stdev([3, 1, 6]))
     results = {"seeds": [0, 1, 2], "runs": runs}
     assert ablation_results.compare(results, "a", "b") == pytest.approx((mean, spread, 3))
+
+
+def test_mask_head_cost_counts_the_layers():
+    """Chapter 09's cost of a mask head: the multiply-adds of its layers, by hand, for 28x28 and 56x56."""
+    from minimrcnn.config import shapes_cpu
+
+    m = shapes_cpu().model
+    c, d, k = m.fpn_channels, m.mask_head_dim, m.num_classes
+
+    def by_hand(s: int) -> int:  # 14x14 pooled: 4 convs 3x3, a 2x2 deconv, a 1x1 predictor on 2s x 2s
+        return s * s * d * 9 * c + 3 * s * s * d * 9 * d + s * s * d * d * 4 + (2 * s) ** 2 * k * d
+
+    macs, seconds = ch09.mask_head_cost(m, rois=2, repeats=1)
+    assert macs == by_hand(14) and seconds > 0
+    m.mask_resolution = 56
+    assert ch09.mask_head_cost(m, rois=2, repeats=1)[0] == by_hand(28) == 4 * by_hand(14)

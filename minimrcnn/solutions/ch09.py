@@ -10,6 +10,7 @@ chapter's verdicts use.
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +22,8 @@ from minimrcnn.ops.roi_align import round_half_away
 from minimrcnn.solutions.ch03 import fpn_level
 from minimrcnn.solutions.checking import StudentError, call, check_answer, report
 
-__all__ = ["answers", "check_answer_upscaled_512", "check_paired_gain", "fpn_stride", "paired_gain",
-           "roipool_shift", "validation_boxes"]  # fmt: skip
+__all__ = ["answers", "check_answer_upscaled_512", "check_paired_gain", "fpn_stride", "mask_head_cost",
+           "paired_gain", "roipool_shift", "validation_boxes"]  # fmt: skip
 
 
 def _run(ap: float, ap75: float, box: float) -> dict[str, Any]:
@@ -109,6 +110,38 @@ def validation_boxes(data_root: str = "data/shapes") -> torch.Tensor:
     val = build_dataset(tc, "val", train=False)
     return torch.tensor([[x, y, x + w, y + h] for a in val.coco.anns.values() if not a["iscrowd"]
                          for x, y, w, h in [a["bbox"]]], dtype=torch.float64)  # fmt: skip
+
+
+def mask_head_cost(model_cfg, rois: int = 64, repeats: int = 5) -> tuple[int, float]:
+    """What one mask head costs: its multiply-adds per RoI, counted layer by layer, and the median seconds
+    of a forward and backward pass over `rois` RoIs of pooled features (mask_resolution / 2 squared)."""
+    from torch import nn
+
+    from minimrcnn.model.mask_rcnn import MaskRCNN
+
+    head = MaskRCNN(model_cfg).roi_heads.mask_head
+    pooled = model_cfg.mask_resolution // 2
+    x = torch.randn(rois, model_cfg.fpn_channels, pooled, pooled)  # [R, C, S, S]
+    macs: list[int] = []
+
+    def count(layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(layer, nn.ConvTranspose2d):  # every input cell meets the whole [C_out, k, k] kernel
+            macs.append(inputs[0][0].numel() * layer.weight[0].numel())
+        elif isinstance(layer, nn.Conv2d):  # every output cell reads a [C_in, k, k] window
+            macs.append(output[0].numel() * layer.weight[0].numel())
+        elif isinstance(layer, nn.Linear):
+            macs.append(layer.weight.numel())
+
+    hooks = [m.register_forward_hook(count) for m in head.modules()]
+    head(x[:1])  # one RoI
+    for h in hooks:
+        h.remove()
+    seconds = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        head(x).sum().backward()
+        seconds.append(time.perf_counter() - t)
+    return sum(macs), statistics.median(seconds)
 
 
 def answers(data_root: str = "data/shapes") -> dict[str, float]:
