@@ -26,7 +26,7 @@ class TwoMLPHead(nn.Module):
         self.fc7 = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.fc7(F.relu(self.fc6(x.flatten(1)))))
+        return F.relu(self.fc7(F.relu(self.fc6(x.flatten(1)), inplace=True)), inplace=True)
 
 
 class ConvFCHead(nn.Module):
@@ -48,7 +48,7 @@ class ConvFCHead(nn.Module):
         self.fc = nn.Linear(conv_dim * pool_size**2, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.fc(self.convs(x).flatten(1)))  # [N, dim]
+        return F.relu(self.fc(self.convs(x).flatten(1)), inplace=True)  # [N, dim]
 
 
 class BoxPredictor(nn.Module):

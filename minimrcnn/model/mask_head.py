@@ -40,7 +40,7 @@ class MaskHead(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.deconv(self.convs(x)))  # [N, dim, 2S, 2S]
+        x = F.relu(self.deconv(self.convs(x)), inplace=True)  # [N, dim, 2S, 2S], in place (as torchvision)
         return self.predictor(x)  # [N, out_channels, 2S, 2S]
 
 
