@@ -74,8 +74,10 @@ def test_summary_gives_the_time_budget_as_configured():
     from minimrcnn.train import summary
 
     text = summary(shapes_cpu(), "shapes_cpu", "runs/shapes_cpu", "cpu", resume=True)
-    budget = "290 s for the whole run (its length is fixed after timing the first iterations, at most 2000)"
-    assert budget in text
+    from minimrcnn.engine.budget import TIMED_ITERS
+
+    fixed = f"its length is fixed after timing {TIMED_ITERS} iterations after warm-up, at most 2000"
+    assert f"290 s for the whole run ({fixed})" in text
     assert "runs/shapes_cpu/ (resuming from its checkpoint.pt)" in text
 
 
