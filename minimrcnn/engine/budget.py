@@ -9,15 +9,15 @@ So the trainer times iterations once warm-up is over, and `plan` fixes the total
 measured rate: what remains of the budget, less the time the evaluation will take, divided by the seconds
 per iteration (with a margin, because later steps still cost more, and for noise). The schedule then
 runs to that count. Until the plan is made the cosine runs towards the cap (`train.iters`); the switch to the
-planned length moves the learning rate by a percent or two (0.986 -> 0.970 of its peak at iteration 150 of
-a 2000-iteration cap planned down to 1350). The plan is written to `config.json` and the checkpoint, and
+planned length moves the learning rate by about 2% (0.986 -> 0.964 of its peak at iteration 150 of
+a 2000-iteration cap planned down to 1234). The plan is written to `config.json` and the checkpoint, and
 `--resume` reuses it, so a resumed run is the same run as an uninterrupted one.
 
 Why time after warm-up, and 100 iterations: the first steps are the cheapest of the run. The RPN still
 proposes random boxes, few RoIs are positive, and the mask head has little to do. On the shapes preset
 (2 threads, bf16, 2026-12-03) iterations 5-50 took 0.151 s each, iterations 50-150 0.178 s and the rest of
-the run 0.200 s. Planned from the first window, a 290-s budget ran 1566 iterations in 308 s; the window
-after warm-up is 1.12-1.22x off instead of 1.32x.
+the run 0.200 s. Planned from the first window, a 290-s budget ran 1566 iterations in 308 s; timed after
+warm-up, the rest of a run was 1.05-1.27x slower per step instead of 1.32x (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ now = time.perf_counter  # the trainer's clock (a test replaces it with a simula
 TIMED_ITERS = 100  # iterations timed before planning, from the end of warm-up ...
 SKIPPED_ITERS = 5  # ... but never the first of a run or of a resumed one (allocations, thread-pool start-up)
 # Plan for steps 30% slower than the timed ones: later steps still cost more (the mask head sees more positive
-# RoIs as the RPN learns), by 1.06x with one thread and 1.12-1.22x with two (measured on the shapes preset,
+# RoIs as the RPN learns), by 1.06x with one thread and 1.05-1.27x with two (measured on the shapes preset,
 # 2026-12-03), and a laptop is rarely a quiet machine.
 MARGIN = 0.30
 
