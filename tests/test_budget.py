@@ -21,16 +21,19 @@ TINY = [
 
 
 class SimulatedMachine:
-    """A clock that advances `seconds_per_iter` per training iteration (fed by the trainer's on_log)."""
+    """A clock that advances `seconds_per_iter` per training iteration (fed by the trainer's on_log); after
+    iteration `slower_after`, `slower` seconds per iteration instead."""
 
-    def __init__(self, seconds_per_iter: float, stop_at: int | None = None):
+    def __init__(self, seconds_per_iter: float, stop_at: int | None = None, slower_after=None, slower=None):
         self.t, self.dt, self.stop_at = 0.0, seconds_per_iter, stop_at
+        self.slower_after, self.slower = slower_after, slower
 
     def now(self) -> float:
         return self.t
 
     def on_log(self, record: dict) -> None:
-        self.t += self.dt
+        late = self.slower_after is not None and record["iteration"] > self.slower_after
+        self.t += self.slower if late else self.dt
         if record["iteration"] == self.stop_at:
             raise KeyboardInterrupt  # the run is killed here (before this iteration's checkpoint)
 
@@ -42,13 +45,15 @@ def budget_cfg(data_root, budget_s: float):
     return cfg
 
 
-def run(monkeypatch, tmp_path, data_root, name, seconds_per_iter, budget_s=10.0, stop_at=None, resume=False):
-    machine = SimulatedMachine(seconds_per_iter, stop_at)
+def run(monkeypatch, tmp_path, data_root, name, seconds_per_iter, budget_s=10.0, stop_at=None, resume=False,
+        **slower):  # fmt: skip
+    machine = SimulatedMachine(seconds_per_iter, stop_at, **slower)
     monkeypatch.setattr(budget, "now", machine.now)
     monkeypatch.setattr(budget, "SKIPPED_ITERS", 1)
     monkeypatch.setattr(budget, "TIMED_ITERS", 1)  # plan at iteration 5 (warm-up 4, one timed), not 150
     cfg = budget_cfg(data_root, budget_s)
-    return train(cfg, tmp_path / name, resume=resume, progress=False, on_log=machine.on_log), cfg
+    result = train(cfg, tmp_path / name, resume=resume, progress=False, on_log=machine.on_log)
+    return result | {"clock": machine.t}, cfg
 
 
 def test_plan_fits_the_rest_of_the_budget():
@@ -70,7 +75,8 @@ def test_schedule_ends_when_the_budget_ends(monkeypatch, tmp_path, seconds_per_i
     plan = json.loads((tmp_path / "run" / "config.json").read_text())["budget_plan"]
     expected = budget.plan(budget_s=10.0, elapsed_s=(plan["planned_at"] - 1) * seconds_per_iter,
                            iteration=plan["planned_at"], seconds_per_iter=seconds_per_iter, eval_s=0.0,
-                           max_iters=500, measured_from=plan["measured_from"])  # fmt: skip
+                           max_iters=500, measured_from=plan["measured_from"],
+                           revision=plan["revision"])  # fmt: skip
     assert plan["iters"] == expected.iters == result["iteration"]
     assert plan["seconds_per_iter"] == pytest.approx(seconds_per_iter)
     log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -92,19 +98,44 @@ def test_slower_machine_plans_fewer_iterations(monkeypatch, tmp_path):
 
 def test_killed_budgeted_run_resumes_exactly(monkeypatch, tmp_path):
     data = tmp_path / "data"
-    straight, _ = run(monkeypatch, tmp_path, data, "straight", 0.5)
+    straight, _ = run(monkeypatch, tmp_path, data, "straight", 0.5, budget_s=20.0)
+    final = json.loads((tmp_path / "straight" / "config.json").read_text())["budget_plan"]
+    assert final["revision"] >= 2 and final["planned_at"] > 12  # revised at checkpoints 8, 12, ...
     with pytest.raises(KeyboardInterrupt):
-        # killed in iteration 9: after the plan (iteration 5) and the checkpoint (8)
-        run(monkeypatch, tmp_path, data, "killed", 0.5, stop_at=9)
+        # killed in iteration 10: after the plan (iteration 5), its revision and checkpoint at 8
+        run(monkeypatch, tmp_path, data, "killed", 0.5, budget_s=20.0, stop_at=10)
     killed = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
-    assert killed["iteration"] == 8 and killed["budget_plan"]["iters"] == straight["iteration"]
-    # resumed on a machine 3x slower: the plan made before the kill still decides where the schedule ends
-    resumed, _ = run(monkeypatch, tmp_path, data, "killed", 1.5, resume=True)
+    assert killed["iteration"] == 8 and killed["budget_plan"]["revision"] == 1
+    assert killed["budget_elapsed_s"] == pytest.approx(8 * 0.5)
+    # resumed: the budget's clock goes on from the checkpoint's, so the later revisions are the same
+    resumed, _ = run(monkeypatch, tmp_path, data, "killed", 0.5, budget_s=20.0, resume=True)
     assert resumed["iteration"] == straight["iteration"]
+    assert json.loads((tmp_path / "killed" / "config.json").read_text())["budget_plan"] == final
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
     b = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["model"]
     for k, v in a.items():
         torch.testing.assert_close(b[k], v, rtol=1e-5, atol=1e-6, msg=f"{k} differs after resume")
+
+
+def test_revisions_use_the_margin_the_first_plan_left(monkeypatch, tmp_path):
+    """The first plan keeps 30% in hand; revised at checkpoints, the run ends close to the budget, not 23%
+    short of it, and a machine that slows down after the plan still ends inside it."""
+    steady, _ = run(monkeypatch, tmp_path, tmp_path / "data", "steady", 0.5, budget_s=20.0)
+    first = budget.plan(budget_s=20.0, elapsed_s=4 * 0.5, iteration=5, seconds_per_iter=0.5, eval_s=0.0,
+                        max_iters=500, measured_from=4)  # fmt: skip
+    assert first.iters * 0.5 <= 0.8 * 20.0  # the first plan alone would leave a fifth of the budget unused
+    assert 0.9 * 20.0 <= steady["clock"] <= 20.0 and steady["iteration"] > first.iters
+    slowing, _ = run(monkeypatch, tmp_path, tmp_path / "data", "slowing", 0.5, budget_s=20.0,
+                     slower_after=6, slower=0.8)  # fmt: skip
+    assert slowing["clock"] <= 20.0 and slowing["iteration"] < first.iters
+    log = [json.loads(x) for x in (tmp_path / "slowing" / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["iteration"] == slowing["iteration"] and log[-1]["lr"] < 1e-9  # the schedule still ended
+
+
+def test_no_revision_late_in_the_run():
+    plan = {"planned_at": 150, "iters": 1000}
+    assert budget.may_revise(plan, 400) and budget.may_revise(plan, 750)
+    assert not budget.may_revise(plan, 751) and not budget.may_revise(plan, 150)
 
 
 def test_timer_measures_after_warmup():

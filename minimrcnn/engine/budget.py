@@ -18,6 +18,14 @@ proposes random boxes, few RoIs are positive, and the mask head has little to do
 (2 threads, bf16, 2026-12-03) iterations 5-50 took 0.151 s each, iterations 50-150 0.178 s and the rest of
 the run 0.200 s. Planned from the first window, a 290-s budget ran 1566 iterations in 308 s; timed after
 warm-up, the rest of a run was 1.05-1.27x slower per step instead of 1.32x (benchmarks/RESULTS.md).
+
+Why revise: a margin large enough for the worst case wastes the budget in the common one. With one thread
+the rest of a run cost 1.06x the timed window, so a 30% margin left 40 s of a 290-s budget unused (776
+iterations where about 880 fit). So the plan is revised at checkpoints (`checkpoint_every`) while the run
+is in its first three quarters: from the rate since the previous plan, with a 10% margin, since less of the
+run is left to go wrong. Each revision happens just before a checkpoint is written, so every checkpoint carries
+the plan in force and the budget's clock (`budget_elapsed_s`); `--resume` restarts that clock where the
+checkpoint left it and goes on revising from its own measured rate.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ SKIPPED_ITERS = 5  # ... but never the first of a run or of a resumed one (alloc
 # RoIs as the RPN learns), by 1.06x with one thread and 1.05-1.27x with two (measured on the shapes preset,
 # 2026-12-03), and a laptop is rarely a quiet machine.
 MARGIN = 0.30
+REVISION_MARGIN = 0.10  # a revision knows the run's later, dearer steps; less is left to go wrong
+REVISE_UNTIL = 0.75  # not in the run's last quarter, where a change of length would jolt a small lr
 
 
 @dataclass
@@ -46,6 +56,8 @@ class BudgetPlan:
     elapsed_s: float  # of the budget, spent when the plan was made (data, model, warm-up, timed iterations)
     eval_s: float  # kept for the evaluation
     capped: bool  # True when the budget allowed more than train.iters
+    margin: float = MARGIN
+    revision: int = 0  # 0: the first plan; n: its n-th revision
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,8 +67,9 @@ class BudgetPlan:
             why = f"train.iters={self.iters} is the cap"
         else:
             why = (f"{self.budget_s:.0f} s budget - {self.elapsed_s:.0f} s spent - {self.eval_s:.0f} s for "
-                   f"evaluation, at {self.seconds_per_iter:.3f} s/iteration + {MARGIN:.0%}")  # fmt: skip
-        return (f"time budget: {self.seconds_per_iter:.3f} s/iteration measured over iterations "
+                   f"evaluation, at {self.seconds_per_iter:.3f} s/iteration + {self.margin:.0%}")  # fmt: skip
+        what = "time budget" if self.revision == 0 else f"time budget, revision {self.revision}"
+        return (f"{what}: {self.seconds_per_iter:.3f} s/iteration measured over iterations "
                 f"{self.measured_from}-{self.planned_at}; the schedule ends at iteration {self.iters} "
                 f"({why})")  # fmt: skip
 
@@ -70,10 +83,12 @@ def plan(
     eval_s: float,
     max_iters: int,
     measured_from: int,
+    revision: int = 0,
 ) -> BudgetPlan:
     """The total iteration count that fits the rest of the budget (at least one more iteration)."""
+    margin = MARGIN if revision == 0 else REVISION_MARGIN
     remaining = budget_s - elapsed_s - eval_s
-    fits = iteration + int(max(remaining, 0.0) / (seconds_per_iter * (1 + MARGIN)))
+    fits = iteration + int(max(remaining, 0.0) / (seconds_per_iter * (1 + margin)))
     total = max(iteration + 1, min(fits, max_iters))
     return BudgetPlan(
         iters=total,
@@ -84,11 +99,19 @@ def plan(
         elapsed_s=round(elapsed_s, 2),
         eval_s=round(eval_s, 2),
         capped=fits > max_iters,
+        margin=margin,
+        revision=revision,
     )
 
 
+def may_revise(plan: dict[str, Any], iteration: int) -> bool:
+    """Whether the plan in force may still be revised at this iteration (see the module's docstring)."""
+    return plan["planned_at"] < iteration <= REVISE_UNTIL * plan["iters"]
+
+
 class BudgetTimer:
-    """Times TIMED_ITERS iterations after warm-up; says when enough have been timed to plan."""
+    """Times iterations after warm-up: TIMED_ITERS of them before the first plan, then each window between
+    one plan and the next (call `restart` after each)."""
 
     def __init__(self, start: int, warmup_iters: int):
         self.first = max(start + SKIPPED_ITERS, warmup_iters)
@@ -100,5 +123,15 @@ class BudgetTimer:
         if iteration == self.first:
             self.t_first = now()
         if iteration == self.plan_at and self.t_first is not None:
-            return (now() - self.t_first) / (self.plan_at - self.first)
+            return self.rate(iteration)
         return None
+
+    def rate(self, iteration: int) -> float | None:
+        """Seconds per iteration since the window began, once TIMED_ITERS iterations of it have been timed."""
+        if self.t_first is None or iteration - self.first < TIMED_ITERS:
+            return None
+        return (now() - self.t_first) / (iteration - self.first)
+
+    def restart(self, iteration: int) -> None:
+        """A plan was made after `iteration`: the next window starts here."""
+        self.first, self.t_first = iteration, now()

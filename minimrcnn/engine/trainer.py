@@ -169,8 +169,9 @@ def train(
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         plan = state.get("budget_plan")
-        if plan is not None:  # the resumed run keeps the iteration count its budget chose
+        if plan is not None:  # the resumed run keeps the iteration count its budget chose ...
             scaled.iters = int(plan["iters"])
+            t_start = budget.now() - state.get("budget_elapsed_s", 0.0)  # ... and its clock goes on
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -209,6 +210,7 @@ def train(
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
                 "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
                 "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id], "budget_plan": plan,
+                "budget_elapsed_s": budget.now() - t_start,
                 "keypoint_names": list(dataset.keypoint_names), "skeleton": dataset.skeleton,
             })  # fmt: skip
 
@@ -216,7 +218,7 @@ def train(
     t0, it = time.time(), start
     bar = tqdm(total=scaled.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
                dynamic_ncols=True, mininterval=0.5)  # fmt: skip
-    timer = budget.BudgetTimer(start, scaled.warmup_iters) if tc.time_budget_s > 0 and plan is None else None
+    timer = budget.BudgetTimer(start, scaled.warmup_iters) if tc.time_budget_s > 0 else None
     data = iter(loader)
     try:
         while it < scaled.iters:
@@ -236,9 +238,11 @@ def train(
             scheduler.step()
             it += 1
             window.add(losses, it)
-            if timer is not None and (rate := timer.tick(it)) is not None:
-                plan = _plan_budget(scaled, it, rate, timer.first, budget.now() - t_start, val)
-                timer = None
+            if timer is not None and (rate := _budget_rate(timer, plan, it, tc.checkpoint_every)) is not None:
+                revision = 0 if plan is None else plan.get("revision", 0) + 1
+                elapsed = budget.now() - t_start
+                plan = _plan_budget(scaled, sched.iters, it, rate, timer.first, elapsed, val, revision)
+                timer.restart(it)
                 bar.total = scaled.iters
                 if dist.is_main():
                     tqdm.write(budget.BudgetPlan(**plan).describe())
@@ -285,11 +289,23 @@ def train(
 EVAL_COST = 0.7  # an evaluation batch (COCOeval included) costs 0.7 early training steps (shapes, measured)
 
 
-def _plan_budget(tc: TrainConfig, it: int, rate: float, first: int, elapsed: float, val) -> dict[str, Any]:
-    """Fix tc.iters (the schedule's length) from the measured rate (see budget.py); the same on every rank."""
+def _budget_rate(timer: budget.BudgetTimer, plan: dict[str, Any] | None, it: int, every: int) -> float | None:
+    """The measured seconds per iteration when it is time to plan (or revise, at a checkpoint), else None."""
+    rate = timer.tick(it)
+    if plan is None:
+        return rate
+    return timer.rate(it) if it % every == 0 and budget.may_revise(plan, it) else None
+
+
+def _plan_budget(
+    tc: TrainConfig, cap: int, it: int, rate: float, first: int, elapsed: float, val, revision: int
+) -> dict[str, Any]:
+    """Fix tc.iters (the schedule's length, at most `cap`) from the measured rate (see budget.py); the same on
+    every rank."""
     eval_s = 0.0 if val is None else math.ceil(len(val) / max(1, tc.batch_size)) * rate * EVAL_COST
     plan = budget.plan(budget_s=tc.time_budget_s, elapsed_s=elapsed, iteration=it, seconds_per_iter=rate,
-                       eval_s=eval_s, max_iters=tc.iters, measured_from=first).to_dict()  # fmt: skip
+                       eval_s=eval_s, max_iters=cap, measured_from=first,
+                       revision=revision).to_dict()  # fmt: skip
     plan = dist.broadcast_from_main(plan)  # rank 0's measurement decides for everyone
     tc.iters = int(plan["iters"])
     return plan
