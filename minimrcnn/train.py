@@ -101,7 +101,8 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters:
     budget = f"{iters or tc.iters} iterations"
     if tc.time_budget_s:  # engine/budget.py
         budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing "
-                  f"{budget_mod.TIMED_ITERS} iterations after warm-up, at most {tc.iters})")  # fmt: skip
+                  f"{budget_mod.TIMED_ITERS} iterations after warm-up and revised at checkpoints, "
+                  f"at most {tc.iters})")  # fmt: skip
     procs = f" x {world} processes" if world > 1 else ""
     threads = torch.get_num_threads()
     from minimrcnn.engine.trainer import amp_dtype

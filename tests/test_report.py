@@ -76,7 +76,8 @@ def test_summary_gives_the_time_budget_as_configured():
     text = summary(shapes_cpu(), "shapes_cpu", "runs/shapes_cpu", "cpu", resume=True)
     from minimrcnn.engine.budget import TIMED_ITERS
 
-    fixed = f"its length is fixed after timing {TIMED_ITERS} iterations after warm-up, at most 2000"
+    fixed = (f"its length is fixed after timing {TIMED_ITERS} iterations after warm-up and revised at "
+             "checkpoints, at most 2000")
     assert f"285 s for the whole run ({fixed})" in text
     assert "runs/shapes_cpu/ (resuming from its checkpoint.pt)" in text
 

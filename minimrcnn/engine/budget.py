@@ -21,11 +21,13 @@ warm-up, the rest of a run was 1.05-1.27x slower per step instead of 1.32x (benc
 
 Why revise: a margin large enough for the worst case wastes the budget in the common one. With one thread
 the rest of a run cost 1.06x the timed window, so a 30% margin left 40 s of a 290-s budget unused (776
-iterations where about 880 fit). So the plan is revised at checkpoints (`checkpoint_every`) while the run
-is in its first three quarters: from the rate since the previous plan, with a 10% margin, since less of the
-run is left to go wrong. Each revision happens just before a checkpoint is written, so every checkpoint carries
-the plan in force and the budget's clock (`budget_elapsed_s`); `--resume` restarts that clock where the
-checkpoint left it and goes on revising from its own measured rate.
+iterations where about 880 fit). So the plan is revised at checkpoints (`checkpoint_every`) while the run is
+in its first three quarters: from the rate since the previous plan, with a 10% margin, since less of the run
+is left to go wrong. Measured (benchmarks/RESULTS.md): one thread, 778 iterations planned at 150, 885 after
+the revisions; two threads, a first window slowed by noise planned 1051, revised to 1436. Each revision
+happens just before a checkpoint is written, so every checkpoint carries the plan in force and the budget's
+clock (`budget_elapsed_s`); `--resume` restarts that clock where the checkpoint left it and goes on
+revising from its own measured rate.
 """
 
 from __future__ import annotations
