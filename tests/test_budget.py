@@ -132,22 +132,7 @@ def test_revisions_use_the_margin_the_first_plan_left(monkeypatch, tmp_path):
     assert log[-1]["iteration"] == slowing["iteration"] and log[-1]["lr"] < 1e-9  # the schedule still ended
 
 
-def test_no_revision_late_in_the_run():
+def test_revisions_until_the_end_of_the_run():
     plan = {"planned_at": 150, "iters": 1000}
-    assert budget.may_revise(plan, 400) and budget.may_revise(plan, 750)
-    assert not budget.may_revise(plan, 751) and not budget.may_revise(plan, 150)
-
-
-def test_timer_measures_after_warmup():
-    """The first iterations are the run's cheapest (few positive RoIs): the rate is timed after warm-up."""
-    t = budget.BudgetTimer(start=0, warmup_iters=50)
-    assert (t.first, t.plan_at) == (50, 50 + budget.TIMED_ITERS)
-    resumed = budget.BudgetTimer(start=120, warmup_iters=50)  # resumed from a checkpoint made before the plan
-    assert (resumed.first, resumed.plan_at) == (125, 125 + budget.TIMED_ITERS)
-    clock = iter([10.0, 30.0])
-    budget_now, budget.now = budget.now, lambda: next(clock)
-    try:
-        ticks = [t.tick(i) for i in range(1, t.plan_at + 1)]
-    finally:
-        budget.now = budget_now
-    assert ticks[:-1] == [None] * (t.plan_at - 1) and ticks[-1] == pytest.approx(20.0 / budget.TIMED_ITERS)
+    assert budget.may_revise(plan, 400) and budget.may_revise(plan, 999)
+    assert not budget.may_revise(plan, 1000) and not budget.may_revise(plan, 150)

@@ -19,12 +19,14 @@ proposes random boxes, few RoIs are positive, and the mask head has little to do
 the run 0.200 s. Planned from the first window, a 290-s budget ran 1566 iterations in 308 s; timed after
 warm-up, the rest of a run was 1.05-1.27x slower per step instead of 1.32x (benchmarks/RESULTS.md).
 
-Why revise: a margin large enough for the worst case wastes the budget in the common one. With one thread
-the rest of a run cost 1.06x the timed window, so a 30% margin left 40 s of a 290-s budget unused (776
-iterations where about 880 fit). So the plan is revised at checkpoints (`checkpoint_every`) while the run is
-in its first three quarters: from the rate since the previous plan, with a 10% margin, since less of the run
-is left to go wrong. Measured (benchmarks/RESULTS.md): one thread, 778 iterations planned at 150, 885 after
-the revisions; two threads, a first window slowed by noise planned 1051, revised to 1436. Each revision
+Why revise: a margin large enough for the worst case wastes the budget in the common one, and no margin is
+large enough for a machine that slows down as it runs. With one thread the rest of a run cost 1.06x the timed
+window, so a 30% margin left 40 s of a 290-s budget unused (776 iterations where about 880 fit); in another
+run the same machine slowed from 0.235 to 0.40 s per step and overran. So the plan is revised at every
+checkpoint (`checkpoint_every`) until the run ends: from the rate since the previous plan, with a 10% margin,
+since less of the run is left to go wrong. A late revision moves an lr that is already small by little.
+Measured (benchmarks/RESULTS.md): one thread, 778 iterations planned at 150, 885 after revisions up to 75%
+of the run; two threads, a first window slowed by noise planned 1051, revised to 1436. Each revision
 happens just before a checkpoint is written, so every checkpoint carries the plan in force and the budget's
 clock (`budget_elapsed_s`); `--resume` restarts that clock where the checkpoint left it and goes on
 revising from its own measured rate.
@@ -45,7 +47,6 @@ SKIPPED_ITERS = 5  # ... but never the first of a run or of a resumed one (alloc
 # 2026-12-03), and a laptop is rarely a quiet machine.
 MARGIN = 0.30
 REVISION_MARGIN = 0.10  # a revision knows the run's later, dearer steps; less is left to go wrong
-REVISE_UNTIL = 0.75  # not in the run's last quarter, where a change of length would jolt a small lr
 
 
 @dataclass
@@ -108,7 +109,7 @@ def plan(
 
 def may_revise(plan: dict[str, Any], iteration: int) -> bool:
     """Whether the plan in force may still be revised at this iteration (see the module's docstring)."""
-    return plan["planned_at"] < iteration <= REVISE_UNTIL * plan["iters"]
+    return plan["planned_at"] < iteration < plan["iters"]
 
 
 class BudgetTimer:

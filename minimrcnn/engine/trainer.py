@@ -132,7 +132,8 @@ def train(
     """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
 
     `iters` (the command line's --iters) wins over the recipe's length scaled to the total batch; a time
-    budget (train.time_budget_s) fixes the length after timing iterations after warm-up (engine/budget.py).
+    budget (train.time_budget_s) fixes the length after timing iterations after warm-up, and revises it at
+    checkpoints (engine/budget.py).
     `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
     t_start = budget.now()
     cfg = copy.deepcopy(cfg)
@@ -169,9 +170,9 @@ def train(
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         plan = state.get("budget_plan")
-        if plan is not None:  # the resumed run keeps the iteration count its budget chose ...
+        if plan is not None:  # the resumed run keeps the iteration count its budget chose
             scaled.iters = int(plan["iters"])
-            t_start = budget.now() - state.get("budget_elapsed_s", 0.0)  # ... and its clock goes on
+        t_start = budget.now() - state.get("budget_elapsed_s", 0.0)  # the budget's clock goes on from there
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
