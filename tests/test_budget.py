@@ -136,3 +136,23 @@ def test_revisions_until_the_end_of_the_run():
     plan = {"planned_at": 150, "iters": 1000}
     assert budget.may_revise(plan, 400) and budget.may_revise(plan, 999)
     assert not budget.may_revise(plan, 1000) and not budget.may_revise(plan, 150)
+
+
+def test_timer_measures_after_warmup():
+    """The first iterations are the run's cheapest (few positive RoIs): the rate is timed after warm-up; after
+    each plan, the next window starts afresh and gives a rate once TIMED_ITERS iterations of it are timed."""
+    t = budget.BudgetTimer(start=0, warmup_iters=50)
+    assert (t.first, t.plan_at) == (50, 50 + budget.TIMED_ITERS)
+    resumed = budget.BudgetTimer(start=120, warmup_iters=50)  # resumed from a checkpoint made before the plan
+    assert (resumed.first, resumed.plan_at) == (125, 125 + budget.TIMED_ITERS)
+    clock = iter([10.0, 30.0, 30.0, 50.0])
+    budget_now, budget.now = budget.now, lambda: next(clock)
+    try:
+        ticks = [t.tick(i) for i in range(1, t.plan_at + 1)]
+        t.restart(t.plan_at)  # a plan was made: the next window starts at 30 s
+        too_soon = t.rate(t.plan_at + budget.TIMED_ITERS // 2)
+        revised = t.rate(t.plan_at + budget.TIMED_ITERS)
+    finally:
+        budget.now = budget_now
+    assert ticks[:-1] == [None] * (t.plan_at - 1) and ticks[-1] == pytest.approx(20.0 / budget.TIMED_ITERS)
+    assert too_soon is None and revised == pytest.approx(20.0 / budget.TIMED_ITERS)
