@@ -11,7 +11,7 @@ per iteration (with a margin, because later steps still cost more, and for noise
 runs to that count. Until the plan is made the cosine runs towards the cap (`train.iters`); the switch to the
 planned length moves the learning rate by about 2% (0.986 -> 0.964 of its peak at iteration 150 of
 a 2000-iteration cap planned down to 1234). The plan is written to `config.json` and the checkpoint, and
-`--resume` reuses it, so a resumed run is the same run as an uninterrupted one.
+`--resume` reuses it (and goes on revising it: below).
 
 Why time after warm-up, and 100 iterations: the first steps are the cheapest of the run. The RPN still
 proposes random boxes, few RoIs are positive, and the mask head has little to do. On the shapes preset
