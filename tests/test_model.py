@@ -8,7 +8,13 @@ from minimrcnn.config import ModelConfig, shapes_cpu
 from minimrcnn.model.anchors import AnchorGenerator, cell_anchors
 from minimrcnn.model.backbone import FrozenBatchNorm2d
 from minimrcnn.model.fpn import FPN
-from minimrcnn.model.mask_head import MaskHead, MLPMaskHead, mask_loss, mask_probabilities
+from minimrcnn.model.mask_head import (
+    MaskHead,
+    MLPMaskHead,
+    mask_loss,
+    mask_probabilities,
+    upsample_and_predict,
+)
 from minimrcnn.model.mask_rcnn import MaskRCNN
 from minimrcnn.model.paste import paste_masks_in_image
 from minimrcnn.model.poolers import RoILevelMapper
@@ -110,6 +116,23 @@ def test_mask_head_shapes(kind, channels):
     assert head(28)(torch.randn(2, 16, 28, 28)).shape == (2, channels, 56, 56)
     convs = head(14).convs if kind != "mlp" else []
     assert sum(isinstance(m, torch.nn.Conv2d) for m in convs) == (int(kind[-1]) if kind != "mlp" else 0)
+
+
+@pytest.mark.parametrize("n,c_in,c_out,k,s", [(5, 16, 8, 3, 7), (0, 16, 8, 3, 14), (2, 12, 12, 1, 28)])
+def test_upsample_and_predict_is_deconv_relu_predictor(n, c_in, c_out, k, s):
+    """The FCN head's tail as two matmuls: the values and gradients of ConvTranspose2d + ReLU + Conv2d."""
+    torch.manual_seed(0)
+    deconv, predictor = torch.nn.ConvTranspose2d(c_in, c_out, 2, stride=2), torch.nn.Conv2d(c_out, k, 1)
+    x = torch.randn(n, c_in, s, s, dtype=torch.float64, requires_grad=True)
+    deconv, predictor = deconv.double(), predictor.double()
+    ours = upsample_and_predict(x, deconv, predictor)  # [N, K, 2S, 2S]
+    ref = predictor(torch.relu(deconv(x)))
+    assert ours.shape == ref.shape == (n, k, 2 * s, 2 * s)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ref)
+    params = [x, deconv.weight, deconv.bias, predictor.weight, predictor.bias]
+    for a, b in zip(torch.autograd.grad(ours, params, g), torch.autograd.grad(ref, params, g)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------ losses

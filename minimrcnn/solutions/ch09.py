@@ -113,35 +113,28 @@ def validation_boxes(data_root: str = "data/shapes") -> torch.Tensor:
 
 
 def mask_head_cost(model_cfg, rois: int = 64, repeats: int = 5) -> tuple[int, float]:
-    """What one mask head costs: its multiply-adds per RoI, counted layer by layer, and the median seconds
-    of a forward and backward pass over `rois` RoIs of pooled features (mask_resolution / 2 squared)."""
-    from torch import nn
+    """What one mask head costs: its multiply-adds per RoI, and the median seconds of a forward and backward
+    pass over `rois` RoIs of pooled features (mask_resolution / 2 squared).
+
+    PyTorch's FlopCounterMode counts the convolutions and matrix products the head runs (2 FLOPs per
+    multiply-add), whichever way a layer is computed: the FCN head's deconv + predictor run as two
+    matmuls (`model/mask_head.upsample_and_predict`) and cost exactly what the two layers would.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
 
     from minimrcnn.model.mask_rcnn import MaskRCNN
 
     head = MaskRCNN(model_cfg).roi_heads.mask_head
     pooled = model_cfg.mask_resolution // 2
     x = torch.randn(rois, model_cfg.fpn_channels, pooled, pooled)  # [R, C, S, S]
-    macs: list[int] = []
-
-    def count(layer: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if isinstance(layer, nn.ConvTranspose2d):  # every input cell meets the whole [C_out, k, k] kernel
-            macs.append(inputs[0][0].numel() * layer.weight[0].numel())
-        elif isinstance(layer, nn.Conv2d):  # every output cell reads a [C_in, k, k] window
-            macs.append(output[0].numel() * layer.weight[0].numel())
-        elif isinstance(layer, nn.Linear):
-            macs.append(layer.weight.numel())
-
-    hooks = [m.register_forward_hook(count) for m in head.modules()]
-    head(x[:1])  # one RoI
-    for h in hooks:
-        h.remove()
+    with FlopCounterMode(display=False) as counter:
+        head(x[:1])  # one RoI
     seconds = []
     for _ in range(repeats):
         t = time.perf_counter()
         head(x).sum().backward()
         seconds.append(time.perf_counter() - t)
-    return sum(macs), statistics.median(seconds)
+    return counter.get_total_flops() // 2, statistics.median(seconds)
 
 
 def answers(data_root: str = "data/shapes") -> dict[str, float]:
