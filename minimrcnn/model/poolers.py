@@ -84,5 +84,6 @@ class MultiScaleRoIPool(nn.Module):
         out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1], self.output_size, self.output_size))
         for lvl, (f, scale) in enumerate(zip(feats, scales)):  # a loop over the 4 levels, not over RoIs
             idx = torch.where(levels == lvl)[0]
-            out[idx] = self.op(f, rois[idx], self.output_size, spatial_scale=scale).to(out.dtype)
+            if idx.numel():  # skip a level with no RoIs (on the shapes, most): no work forward or backward
+                out[idx] = self.op(f, rois[idx], self.output_size, spatial_scale=scale).to(out.dtype)
         return out
