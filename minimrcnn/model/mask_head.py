@@ -50,9 +50,9 @@ def upsample_and_predict(x: Tensor, deconv: nn.ConvTranspose2d, predictor: nn.Co
     (2i + a, 2j + b), untouched by its neighbours: the deconvolution is one matrix product per pixel,
     [C_in] -> [2, 2, C_out], and the 1x1 predictor another, [C_out] -> [K]. Computed so, the wide
     [N, C_out, 2S, 2S] map stays pixel-major and is never re-laid out; only the input and the K-channel
-    output are permuted. The same values as the two layers (tests/test_model.py); on the CPU 2.3x faster,
-    forward + backward, than ConvTranspose2d + Conv2d (60 RoIs of 64 x 14 x 14, bf16, one thread: 9.3 ms
-    instead of 21-34 ms; see benchmarks/RESULTS.md).
+    output are permuted. The same values and gradients as the two layers (tests/test_model.py); on a
+    one-thread CPU, forward + backward in bf16 is 1.2-2.3x faster than ConvTranspose2d + Conv2d for the
+    CPU preset's ~60 RoIs (`benchmarks/mask_head_tail.py`), and its training step ~4% shorter.
     """
     n, c_in, s, _ = x.shape
     c_out, k = deconv.out_channels, predictor.out_channels
