@@ -1,6 +1,7 @@
 """Time the FCN mask head's tail (2x2 stride-2 deconv, ReLU, 1x1 predictor) two ways on this CPU.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mask_head_tail.py [--rois 60] [--repeats 30]
+    .venv/bin/python benchmarks/mask_head_tail.py --rois 40 --channels 256 --classes 81 --float32   # R50
 
 `layers`: ConvTranspose2d -> ReLU -> Conv2d, as the paper draws the head. `matmuls`: the same weights
 through `minimrcnn.model.mask_head.upsample_and_predict`, which the head runs. Forward + backward under
@@ -29,12 +30,13 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=4)
     p.add_argument("--size", type=int, default=14)
     p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--float32", action="store_true", help="no autocast, as the R50 CPU benchmark runs")
     args = p.parse_args()
     torch.manual_seed(0)
     c, k = args.channels, args.classes
     deconv, predictor = torch.nn.ConvTranspose2d(c, c, 2, stride=2), torch.nn.Conv2d(c, k, 1)
     x = torch.randn(args.rois, c, args.size, args.size)
-    dtype = amp_dtype(torch.device("cpu"), True)
+    dtype = None if args.float32 else amp_dtype(torch.device("cpu"), True)
     ways = {
         "layers": lambda t: predictor(F.relu(deconv(t))),
         "matmuls": lambda t: upsample_and_predict(t, deconv, predictor),
