@@ -23,6 +23,8 @@ class MaskHead(nn.Module):
 
     num_convs=4 is the paper's FPN head, 2 the `fcn2` ablation; C4 uses 0: its RoI features already went
     through ResNet's conv5 (`roi_heads.Res5RoIHeads`), so the head is the deconv and the 1x1 predictor.
+    `forward` computes the deconv and the predictor as two matmuls (`upsample_and_predict`); the layers hold
+    the weights (`minimrcnn.convert` loads torchvision's into them).
     """
 
     def __init__(
