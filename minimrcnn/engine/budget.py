@@ -25,11 +25,11 @@ window, so a 30% margin left 40 s of a 290-s budget unused (776 iterations where
 run the same machine slowed from 0.235 to 0.40 s per step and overran. So the plan is revised at every
 checkpoint (`checkpoint_every`) until the run ends: from the rate since the previous plan, with a 10% margin,
 since less of the run is left to go wrong. A late revision moves an lr that is already small by little.
-Measured (benchmarks/RESULTS.md): one thread, 778 iterations planned at 150, 885 after revisions up to 75%
-of the run; two threads, a first window slowed by noise planned 1051, revised to 1436. Each revision
-happens just before a checkpoint is written, so every checkpoint carries the plan in force and the budget's
-clock (`budget_elapsed_s`); `--resume` restarts that clock where the checkpoint left it and goes on
-revising from its own measured rate.
+Measured (benchmarks/RESULTS.md, runs q1t-c, q2t-c, q2t-b): one thread, 850 iterations planned at 150, 1035
+after the revisions; two threads, 1306 -> 1648, and a first window slowed by noise that planned 1051, revised
+to 1436. Each revision happens just before a checkpoint is written, so every checkpoint carries the plan in
+force and the budget's clock (`budget_elapsed_s`); `--resume` restarts that clock where the checkpoint left it
+and goes on revising from its own measured rate.
 """
 
 from __future__ import annotations
