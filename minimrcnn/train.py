@@ -54,14 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_eval:
         cfg.train.eval_at_end = False
 
+    from minimrcnn.engine import budget as budget_mod
     from minimrcnn.engine import distributed as dist
     from minimrcnn.engine.trainer import train
 
     out = args.out or f"runs/{cfg.name}"
     if os.environ.get("RANK", "0") == "0":  # (torchrun's variables: the process group is not joined yet)
         print(summary(cfg, args.preset, out, args.device, args.resume, args.iters), flush=True)
+    import minimrcnn
+
+    # from the command line (argv None), its start-up (importing torch, torchvision) is part of the budget
+    spent = budget_mod.now() - minimrcnn.STARTED if argv is None else 0.0
     result = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress,
-                   iters=args.iters)
+                   iters=args.iters, spent_s=spent)
     print(json.dumps({k: result[k] for k in ("iteration", "seconds", "run_dir")}))
     if dist.is_main():
         pictures = write_pictures(out, args.device or cfg.train.device)

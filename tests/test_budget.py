@@ -46,13 +46,14 @@ def budget_cfg(data_root, budget_s: float):
 
 
 def run(monkeypatch, tmp_path, data_root, name, seconds_per_iter, budget_s=10.0, stop_at=None, resume=False,
-        **slower):  # fmt: skip
+        spent_s=0.0, **slower):  # fmt: skip
     machine = SimulatedMachine(seconds_per_iter, stop_at, **slower)
     monkeypatch.setattr(budget, "now", machine.now)
     monkeypatch.setattr(budget, "SKIPPED_ITERS", 1)
     monkeypatch.setattr(budget, "TIMED_ITERS", 1)  # plan at iteration 5 (warm-up 4, one timed), not 150
     cfg = budget_cfg(data_root, budget_s)
-    result = train(cfg, tmp_path / name, resume=resume, progress=False, on_log=machine.on_log)
+    result = train(cfg, tmp_path / name, resume=resume, progress=False, on_log=machine.on_log,
+                   spent_s=spent_s)
     return result | {"clock": machine.t}, cfg
 
 
@@ -130,6 +131,17 @@ def test_revisions_use_the_margin_the_first_plan_left(monkeypatch, tmp_path):
     assert slowing["clock"] <= 20.0 and slowing["iteration"] < first.iters
     log = [json.loads(x) for x in (tmp_path / "slowing" / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["iteration"] == slowing["iteration"] and log[-1]["lr"] < 1e-9  # the schedule still ended
+
+
+def test_start_up_is_charged_to_the_budget(monkeypatch, tmp_path):
+    """The command line's start-up (importing torch, ~5 s) counts: the run plans for what is left after it,
+    so that the whole process, not only train(), fits in the budget."""
+    plain, _ = run(monkeypatch, tmp_path, tmp_path / "data", "plain", 0.5, budget_s=20.0)
+    late, _ = run(monkeypatch, tmp_path, tmp_path / "data", "late", 0.5, budget_s=20.0, spent_s=5.0)
+    assert late["iteration"] < plain["iteration"]
+    assert 5.0 + late["clock"] <= 20.0 < 5.0 + plain["clock"]  # without the charge, the process would overrun
+    plan = json.loads((tmp_path / "late" / "config.json").read_text())["budget_plan"]
+    assert plan["elapsed_s"] == pytest.approx(5.0 + (plan["planned_at"] - 1) * 0.5)
 
 
 def test_revisions_until_the_end_of_the_run():

@@ -128,14 +128,16 @@ def train(
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     iters: int | None = None,
+    spent_s: float = 0.0,
 ) -> dict[str, Any]:
     """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
 
     `iters` (the command line's --iters) wins over the recipe's length scaled to the total batch; a time
     budget (train.time_budget_s) fixes the length after timing iterations after warm-up, and revises it at
-    checkpoints (engine/budget.py).
+    checkpoints (engine/budget.py). `spent_s`: seconds the caller spent before this call (the command line's
+    start-up, its imports take ~5 s), charged to a fresh run's budget so that the whole process fits in it.
     `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
-    t_start = budget.now()
+    t_start = budget.now() - spent_s
     cfg = copy.deepcopy(cfg)
     tc = cfg.train
     cfg.model.validate(), tc.validate()  # a misspelt value stops here, before any work
