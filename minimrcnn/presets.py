@@ -42,7 +42,7 @@ def shapes_cpu() -> Config:
     train = TrainConfig(
         batch_size=4,
         iters=2000,  # the most a fast machine gets; the budget decides (1801 iterations: mask AP 0.80)
-        time_budget_s=285.0,  # data, training, evaluation (+ ~5 s to start Python); slower: fewer iterations
+        time_budget_s=285.0,  # start-up, data, training, evaluation; slower: fewer iterations
         optimizer="adamw",
         lr=1e-3,
         weight_decay=1e-4,

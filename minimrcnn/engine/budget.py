@@ -1,7 +1,8 @@
 """A time budget becomes an iteration count, so that the schedule ends when the budget does.
 
 A run with `train.time_budget_s > 0` (the CPU preset) has to be a *finished* run on any machine: its
-learning rate annealed to the schedule's final value and its evaluation written, all within the budget.
+learning rate annealed to the schedule's final value and its evaluation written, all within the budget
+(which, from the command line, also pays for the process's start-up: `train(spent_s=...)`).
 Stopping a fixed schedule when the clock runs out does not do that: on a machine twice as slow the run is
 cut halfway down its cosine, with the learning rate still high, and the model is half trained.
 
