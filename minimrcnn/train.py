@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_eval:
         cfg.train.eval_at_end = False
 
+    import minimrcnn
     from minimrcnn.engine import budget as budget_mod
     from minimrcnn.engine import distributed as dist
     from minimrcnn.engine.trainer import train
@@ -61,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or f"runs/{cfg.name}"
     if os.environ.get("RANK", "0") == "0":  # (torchrun's variables: the process group is not joined yet)
         print(summary(cfg, args.preset, out, args.device, args.resume, args.iters), flush=True)
-    import minimrcnn
-
     # from the command line (argv None), its start-up (importing torch, torchvision) is part of the budget
     spent = budget_mod.now() - minimrcnn.STARTED if argv is None else 0.0
     result = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress,
