@@ -81,7 +81,7 @@ def test_schedule_keeps_the_recipes_epochs_at_any_total_batch():
     assert (short.iters, short.lr_steps, short.warmup_iters) == (900, (600, 800), 10)
     # shapes_cpu does not scale its schedule (nor its lr)
     shapes = schedule(get_preset("shapes_cpu").train, world=2)
-    assert (shapes.iters, shapes.lr, shapes.warmup_iters) == (2000, 1e-3, 50)
+    assert (shapes.iters, shapes.lr, shapes.warmup_iters) == (2000, 1.5e-3, 50)
 
 
 def test_detectron2_presets():
