@@ -8,8 +8,9 @@ ResNet stages trainable (torchvision's `maskrcnn_resnet50_fpn(weights=None)` wou
 BatchNorm and all 5 stages, so the torchvision model is assembled from its parts), 81 classes, and a batch of
 synthetic images with 7 objects each, about COCO's average. `--amp` runs both under bf16 autocast.
 
-The two models alternate step by step so that machine noise hits both alike; the script prints the
-median step time of each and the ratio (ours / torchvision; below 1 means minimrcnn is faster),
+The models alternate step by step, in an order reversed every round, so that machine noise hits all alike;
+the script prints the median step time of each and the ratio (ours / torchvision; below 1 means minimrcnn is
+faster), the median of the per-round ratios with a 90% bootstrap interval,
 training images per second and, on CUDA, the peak GPU memory of a step.
 minimrcnn runs twice: with torchvision's RoIAlign kernel (roi_kernel=torchvision, the only difference is
 our Python) and with our own PyTorch RoIAlign (roi_kernel=minimrcnn).
@@ -18,6 +19,7 @@ our Python) and with our own PyTorch RoIAlign (roi_kernel=minimrcnn).
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 
@@ -105,8 +107,10 @@ def main() -> None:
         steps[name] = step_fn(m, images, targets, opt, device, args.amp)
     times: dict[str, list[float]] = {name: [] for name in models}
     peaks: dict[str, int] = dict.fromkeys(models, 0)
+    names = list(steps)
     for i in range(args.warmup + args.steps):
-        for name, step in steps.items():  # alternate
+        for name in names if i % 2 == 0 else names[::-1]:  # alternate, and swap the order every round
+            step = steps[name]
             torch.manual_seed(i)
             dt, peak = step()
             peaks[name] = max(peaks[name], peak)
@@ -120,6 +124,18 @@ def main() -> None:
         mem = f"   peak {peaks[name] / 2**30:5.2f} GiB" if device.type == "cuda" else ""
         print(f"{name:36s} median {med:7.3f} s/step  {args.batch / med:7.2f} img/s  "
               f"ratio vs torchvision {med / ref:5.2f}{mem}")  # fmt: skip
+    for name in names[1:]:  # per-round ratios: each pair ran back to back, so the machine's drift cancels
+        lo, mid, hi = paired_ratio(times[name], times["torchvision"])
+        print(f"{name:36s} paired ratio vs torchvision: median {mid:.3f}, 90% interval {lo:.3f}-{hi:.3f} "
+              f"({len(times[name])} pairs)")  # fmt: skip
+
+
+def paired_ratio(ours: list[float], ref: list[float], draws: int = 2000) -> tuple[float, float, float]:
+    """Median of the per-round ratios ours / ref and a 90% bootstrap interval for it (resampling rounds)."""
+    ratios = [a / b for a, b in zip(ours, ref, strict=True)]
+    gen = random.Random(0)
+    meds = sorted(statistics.median(gen.choices(ratios, k=len(ratios))) for _ in range(draws))
+    return meds[int(0.05 * draws)], statistics.median(ratios), meds[int(0.95 * draws) - 1]
 
 
 if __name__ == "__main__":

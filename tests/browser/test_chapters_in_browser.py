@@ -203,7 +203,8 @@ def test_07_live_loss_plot_updates_while_training(page, lab):
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
         poll(lambda: nb.done(cell), 120, "the kernel did not stop after an interrupt")
     errors = nb.errors(cell)
-    assert errors == (["KeyboardInterrupt: "] if interrupted else []), errors
+    # the interrupt may arrive after the short evaluation has already ended the cell: then no error at all
+    assert errors in ([["KeyboardInterrupt: "], []] if interrupted else [[]]), errors
     assert len(frames) >= 2, f"the loss plot changed {len(frames)} time(s) while training, expected >= 2"
     assert len(nb.images(cell)) == 1, "the plot should be updated in place, not appended"
 
