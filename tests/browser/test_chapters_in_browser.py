@@ -56,15 +56,17 @@ class Notebook:
 
     def start(self, i: int) -> None:
         """Select cell i and run it (like clicking it and pressing Ctrl+Enter); returns at once."""
+        before = self.cell(i).locator(".jp-InputPrompt").inner_text()
         self.page.evaluate(
             """(i) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
                 nb.activeCellIndex = i; nb.deselectAll(); app.commands.execute('notebook:run-cell'); }""",
             i,
         )
-        self.page.wait_for_function(  # queued or running: the prompt shows [*]
-            "(i) => document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
-            ".querySelector('.jp-InputPrompt').innerText.includes('*')",
-            arg=i,
+        # queued or running, the prompt shows [*]; a quick cell may already show its new count instead
+        self.page.wait_for_function(
+            "([i, before]) => { const t = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]"
+            ".querySelector('.jp-InputPrompt').innerText; return t.includes('*') || t !== before; }",
+            arg=[i, before],
             timeout=30_000,
         )
 
