@@ -8,7 +8,7 @@ times that iteration's duration (forward, backward, update and data loading), th
 the start-up before it (imports, dataset generation, model building), and the evaluation is stretched the
 same way. The budget's clock sees a machine `factor` times slower than this one at this moment, so a
 comparison with a normal run made just before or after does not depend on how the machine's own speed drifts
-over the day (here by up to 1.5x). `OMP_NUM_THREADS=1` is a rougher stand-in: one thread was 1.4-2.4x slower
+over the day (here by up to 1.5x). `OMP_NUM_THREADS=1` is a rougher stand-in: one thread was 1.4-2x slower
 than two here, depending on the hour.
 
 Prints the run's iteration count, wall time and APs at the end.
