@@ -41,7 +41,10 @@ def test_steps_startup_and_evaluation_take_factor_times_longer(monkeypatch):
     monkeypatch.setattr(slow.time, "sleep", clock.sleep)
     for cls in (torch.optim.AdamW, torch.optim.SGD):
         monkeypatch.setattr(cls, "step", cls.step)  # restored after the test
-    monkeypatch.setattr(trainer, "evaluate", lambda seconds: clock.__setattr__("t", clock.t + seconds))
+    def evaluate(seconds: float) -> None:  # an evaluation that takes `seconds` of work
+        clock.t += seconds
+
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
 
     slow.slow_down(2.5)
     param = torch.nn.Parameter(torch.ones(3))
