@@ -40,13 +40,14 @@ def finished_run(run_dir: Path, cfg: Config) -> dict[str, Any] | None:
     """The eval.json of run_dir if it is a finished run of exactly `cfg` (its iterations reached), else None.
 
     config.json also holds what the trainer adds (the schedule it followed, under "effective"), so only
-    cfg's own keys are compared. A run of another configuration (say, an older preset) does not count.
+    cfg's own keys are compared. A run of another configuration (say, an older preset) does not count. A
+    field added to the config after the run was saved counts as its default: the code then behaved so.
     """
     done, config = run_dir / "eval.json", run_dir / "config.json"
     if not (done.exists() and config.exists()):
         return None
     wanted = json.loads(json.dumps(cfg.to_dict()))
-    saved = json.loads(config.read_text())
+    saved = json.loads(json.dumps(Config.from_dict(json.loads(config.read_text())).to_dict()))
     result = json.loads(done.read_text())
     if result.get("iteration") != cfg.train.iters or {k: saved.get(k) for k in wanted} != wanted:
         return None

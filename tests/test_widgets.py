@@ -338,3 +338,14 @@ def test_finished_runs_are_reused_only_with_the_same_configuration(live_panel):
     # the preset changed since (here: a variant override differs): the old run must not be reused
     changed = Variant("softmax", softmax.label, (*same.overrides, "model.box_head_dim=32"))
     assert ablate.finished(changed, 0, 4, out, data_root) is None
+    # a run saved before a config field existed ran with that field's default
+    config = out / "runs" / "softmax-s0" / "config.json"
+    original = config.read_text()
+    saved = json.loads(original)
+    del saved["model"]["fpn_stages"]
+    config.write_text(json.dumps(saved))
+    assert ablate.finished(same, 0, 4, out, data_root) is not None
+    saved["model"]["fpn_stages"] = 3
+    config.write_text(json.dumps(saved))
+    assert ablate.finished(same, 0, 4, out, data_root) is None
+    config.write_text(original)
