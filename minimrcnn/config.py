@@ -23,6 +23,7 @@ class ModelConfig:
     backbone: str = "resnet50"  # resnet18 | resnet34 | resnet50 | resnet101
     fpn: bool = True  # True: FPN P2-P6; False: the paper's C4 (conv5 is the RoI head)
     fpn_channels: int = 256
+    fpn_stages: int = 4  # ResNet stages the FPN reads: 4 = C2..C5 -> P2..P6; 3 = C2..C4 -> P2..P5, no conv5
     trainable_layers: int = 3  # how many ResNet stages (counted from the top) are trained
     norm: str = "frozen_bn"  # frozen_bn | bn (batch statistics, trainable affine)
     frozen_bn_eps: float = 1e-5  # torchvision's COCO v1 weights were made with eps=0.0
@@ -57,6 +58,7 @@ class ModelConfig:
     box_pool_size: int = 7
     box_head_dim: int = 1024  # the fc width
     box_conv_dim: int = 256  # 4conv1fc: the convs' width
+    box_head_convs: int = 4  # 4conv1fc: how many convs (Detectron's NUM_CONV; the name says 4)
     box_fg_iou_thresh: float = 0.5
     box_bg_iou_thresh: float = 0.5
     box_batch_size_per_image: int = 512
@@ -99,6 +101,15 @@ class ModelConfig:
                 raise ConfigError(
                     f"model.{name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}"
                 )
+        if self.box_head_convs < 1:
+            raise ConfigError(f"model.box_head_convs={self.box_head_convs}: expected a number >= 1")
+        if self.fpn_stages not in (3, 4):
+            raise ConfigError(f"model.fpn_stages={self.fpn_stages}: expected 3 (C2..C4) or 4 (C2..C5)")
+        if self.fpn and len(self.anchor_sizes) != self.fpn_stages + 1:
+            raise ConfigError(
+                f"model.anchor_sizes={self.anchor_sizes}: the FPN has {self.fpn_stages + 1} levels, so it "
+                f"needs {self.fpn_stages + 1} sizes, one per level"
+            )
         if self.mask_resolution % 2:
             raise ConfigError(f"model.mask_resolution={self.mask_resolution}: must be even")
         for stage in ("rpn", "box"):

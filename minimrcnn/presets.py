@@ -128,15 +128,16 @@ def coco_r50_fpn_d2_3x() -> Config:
 def figures_cpu() -> Config:
     """Keypoints on the synthetic stick figures (9 joints), from scratch on a laptop CPU in minutes.
 
-    The shapes_cpu model with the mask head swapped for a narrow keypoint head (chapter 10). It keeps the 600
-    RPN anchors per level before NMS in training and the lr 1e-3 that shapes_cpu had when chapter 10's results
-    were run."""
+    The shapes_cpu model with the mask head swapped for a narrow keypoint head (chapter 10). It keeps what
+    shapes_cpu had when chapter 10's results were run: the FPN on C2..C5 with anchors of 16 to 256 pixels, 600
+    RPN anchors per level before NMS in training, and lr 1e-3."""
     cfg = shapes_cpu()
     cfg.name = "figures_cpu"
     m = cfg.model
     m.num_classes, m.mask_on = 2, False  # background + person; keypoint-only, as the paper's main model
     m.keypoint_on, m.num_keypoints = True, 9
     m.keypoint_head_dim, m.keypoint_head_convs = 64, 4
+    m.fpn_stages, m.anchor_sizes = 4, (16, 32, 64, 128, 256)
     m.rpn_pre_nms_top_n_train = 600
     cfg.train.lr = 1e-3  # and the lr it had then
     cfg.train.dataset, cfg.train.data_root = "figures", "data/figures"

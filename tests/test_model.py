@@ -5,6 +5,7 @@ import torch
 import torchvision
 
 from minimrcnn.config import ModelConfig, shapes_cpu
+from minimrcnn.errors import ConfigError
 from minimrcnn.model.anchors import AnchorGenerator, cell_anchors
 from minimrcnn.model.backbone import FrozenBatchNorm2d
 from minimrcnn.model.fpn import FPN
@@ -89,6 +90,10 @@ def test_conv_box_head_shapes_and_config():
     assert sum(isinstance(m, torch.nn.GroupNorm) for m in head.modules()) == 4
     model = MaskRCNN(tiny_cfg(box_head="4conv1fc", box_conv_dim=16))
     assert isinstance(model.roi_heads.box_head, ConvFCHead)
+    two = MaskRCNN(tiny_cfg(box_head="4conv1fc", box_conv_dim=16, box_head_convs=2)).roi_heads.box_head
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in two.modules()) == 2
+    with pytest.raises(ConfigError, match=r"model.box_head_convs=0: expected a number >= 1"):
+        tiny_cfg(box_head_convs=0).validate()
     with pytest.raises(Exception, match="box_head"):
         tiny_cfg(box_head="3fc").validate()
 
@@ -288,6 +293,23 @@ def test_c4_variant_shapes():
     assert det["masks"].shape[1:] == (1, 64, 64)
 
 
+def test_fpn_on_three_stages_has_no_conv5():
+    torch.manual_seed(0)
+    four = MaskRCNN(tiny_cfg(fpn_stages=4, anchor_sizes=(16, 32, 64, 128, 256)))
+    three = MaskRCNN(tiny_cfg(fpn_stages=3, anchor_sizes=(16, 32, 64, 128)))
+    assert hasattr(four.backbone.body, "layer4") and not hasattr(three.backbone.body, "layer4")
+    assert len(three.backbone.fpn.lateral) == 3
+    feats = three.backbone(torch.rand(1, 3, 64, 64))
+    assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]  # P2..P5: strides 4..32
+    torch.testing.assert_close(feats[3], feats[2][..., ::2, ::2])  # P5: P4 subsampled, as P6 is P5 otherwise
+    losses = three.train()(*toy_batch())
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ConfigError, match=r"anchor_sizes=\(16, 32, 64, 128, 256\): the FPN has 4 levels"):
+        tiny_cfg(fpn_stages=3, anchor_sizes=(16, 32, 64, 128, 256)).validate()
+    with pytest.raises(ConfigError, match=r"model.fpn_stages=2: expected 3 \(C2..C4\) or 4"):
+        tiny_cfg(fpn_stages=2).validate()
+
+
 def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
     model = MaskRCNN(tiny_cfg()).train()
@@ -398,7 +420,6 @@ def test_c4_head_is_resnet_conv5_on_pooled_c4_features(tmp_path):
 
 
 def test_thresholds_are_keywords_and_swapped_ones_are_clear_errors():
-    from minimrcnn.errors import ConfigError
     from minimrcnn.model.roi_heads import FPNRoIHeads
     from minimrcnn.model.rpn import RPN
     from minimrcnn.ops import Matcher

@@ -9,6 +9,9 @@ the pooler's decision (`minimrcnn.model.poolers.RoILevelMapper`, the FPN paper's
     C3 [B, 512, H/8,  W/8 ]  ->  P3 [B, 256, H/8,  W/8 ]
     C4 [B,1024, H/16, W/16]  ->  P4 [B, 256, H/16, W/16]
     C5 [B,2048, H/32, W/32]  ->  P5 [B, 256, H/32, W/32]  ->  P6 [B, 256, H/64, W/64]
+
+Given only C2..C4 (`ModelConfig.fpn_stages=3`, for small images where C5 would be a few cells), the same code
+makes P2..P4 and a P5 that is P4 subsampled: one level fewer, and no conv5 to compute.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ class FPN(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
-        """[C2, C3, C4, C5] -> [P2, P3, P4, P5, P6]"""
+        """[C2, C3, C4, C5] -> [P2, P3, P4, P5, P6]; [C2, C3, C4] -> [P2, P3, P4, P5]"""
         top_down = self.lateral[-1](feats[-1])
         outs = [self.output[-1](top_down)]
         for i in range(len(feats) - 2, -1, -1):
             lateral = self.lateral[i](feats[i])
             top_down = lateral + F.interpolate(top_down, size=lateral.shape[-2:], mode="nearest")
             outs.insert(0, self.output[i](top_down))
-        outs.append(F.max_pool2d(outs[-1], kernel_size=1, stride=2))  # P6
+        outs.append(F.max_pool2d(outs[-1], kernel_size=1, stride=2))  # P6 (P5 from three stages)
         return outs

@@ -26,15 +26,17 @@ from minimrcnn.model.transform import ImageTransform
 
 
 class Backbone(nn.Module):
-    """The trunk whose maps the RPN and the poolers read. FPN: ResNet C2..C5 + FPN -> [P2..P6].
+    """The trunk whose maps the RPN and the poolers read. FPN: ResNet C2..C5 + FPN -> [P2..P6] (or, with
+    fpn_stages=3, C2..C4 -> [P2..P5]).
     C4: ResNet's stem and C2..C4 -> [C4] (stride 16); its conv5 belongs to the RoI head (Res5RoIHeads)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         net = resnet(cfg.backbone, cfg.norm, cfg.frozen_bn_eps)
         if cfg.fpn:
-            self.body = ResNetBody(net, STAGES, cfg.trainable_layers)
-            self.fpn = FPN(out_channels(cfg.backbone), cfg.fpn_channels)
+            stages = STAGES[: cfg.fpn_stages]  # 3: no conv5, and P5 is P4 subsampled (as P6 is otherwise)
+            self.body = ResNetBody(net, stages, cfg.trainable_layers)
+            self.fpn = FPN(out_channels(cfg.backbone)[: cfg.fpn_stages], cfg.fpn_channels)
             self.out_channels = cfg.fpn_channels
         else:
             self.body = ResNetBody(net, STAGES[:3], cfg.trainable_layers, returned=("layer3",))
@@ -92,7 +94,7 @@ def build_roi_heads(cfg: ModelConfig, channels: int) -> RoIHeads:
 
     if cfg.box_head == "4conv1fc":
         box_head: nn.Module = ConvFCHead(
-            channels, cfg.box_conv_dim, cfg.box_pool_size, cfg.box_head_dim, cfg.head_norm
+            channels, cfg.box_conv_dim, cfg.box_pool_size, cfg.box_head_dim, cfg.head_norm, cfg.box_head_convs
         )
     else:
         box_head = TwoMLPHead(channels * cfg.box_pool_size**2, cfg.box_head_dim)
