@@ -36,20 +36,24 @@ def ablation_config(variant: Variant, seed: int, iters: int, data_root: str) -> 
     return apply_overrides(cfg, list(variant.overrides))
 
 
+def json_form(cfg: Config) -> dict[str, Any]:
+    """cfg as config.json holds it (tuples as lists), so that a saved and a built config compare equal."""
+    return json.loads(json.dumps(cfg.to_dict()))
+
+
 def finished_run(run_dir: Path, cfg: Config) -> dict[str, Any] | None:
     """The eval.json of run_dir if it is a finished run of exactly `cfg` (its iterations reached), else None.
 
-    config.json also holds what the trainer adds (the schedule it followed, under "effective"), so only
-    cfg's own keys are compared. A run of another configuration (say, an older preset) does not count. A
-    field added to the config after the run was saved counts as its default: the code then behaved so.
+    config.json is read back as a Config, which drops what the trainer adds (the schedule it followed, under
+    "effective") and gives a field added to the config after the run was saved its default: the code then
+    behaved so. A run of another configuration (say, an older preset) does not count.
     """
     done, config = run_dir / "eval.json", run_dir / "config.json"
     if not (done.exists() and config.exists()):
         return None
-    wanted = json.loads(json.dumps(cfg.to_dict()))
-    saved = json.loads(json.dumps(Config.from_dict(json.loads(config.read_text())).to_dict()))
+    saved = Config.from_dict(json.loads(config.read_text()))
     result = json.loads(done.read_text())
-    if result.get("iteration") != cfg.train.iters or {k: saved.get(k) for k in wanted} != wanted:
+    if result.get("iteration") != cfg.train.iters or json_form(saved) != json_form(cfg):
         return None
     return result
 
