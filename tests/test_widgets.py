@@ -342,10 +342,10 @@ def test_finished_runs_are_reused_only_with_the_same_configuration(live_panel):
     config = out / "runs" / "softmax-s0" / "config.json"
     original = config.read_text()
     saved = json.loads(original)
-    del saved["model"]["fpn_stages"]
+    del saved["model"]["box_head_convs"]  # the preset keeps its default, 4
     config.write_text(json.dumps(saved))
     assert ablate.finished(same, 0, 4, out, data_root) is not None
-    saved["model"]["fpn_stages"] = 3
+    saved["model"]["box_head_convs"] = 2
     config.write_text(json.dumps(saved))
     assert ablate.finished(same, 0, 4, out, data_root) is None
     config.write_text(original)
