@@ -131,8 +131,8 @@ def figures_cpu() -> Config:
     """Keypoints on the synthetic stick figures (9 joints), from scratch on a laptop CPU in minutes.
 
     The shapes_cpu model with the mask head swapped for a narrow keypoint head (chapter 10). It keeps what
-    shapes_cpu had when chapter 10's results were run: the FPN on C2..C5 with anchors of 16 to 256 pixels, RoIs
-    sampled at most 1:3 positive, 600 RPN anchors per level before NMS in training, and lr 1e-3."""
+    shapes_cpu had when chapter 10's results were run: the FPN on C2..C5 with anchors of 16 to 256 pixels,
+    RoIs sampled at most 1:3 positive, 600 RPN anchors per level before NMS in training, and lr 1e-3."""
     cfg = shapes_cpu()
     cfg.name = "figures_cpu"
     m = cfg.model

@@ -45,7 +45,7 @@ class Backbone(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         feats = self.body(x)
-        return self.fpn(feats) if self.fpn is not None else feats  # [P2..P6] or [C4]
+        return self.fpn(feats) if self.fpn is not None else feats  # [P2..P6] ([P2..P5] from C2..C4) or [C4]
 
 
 def build_rpn(cfg: ModelConfig, channels: int) -> RPN:
@@ -145,7 +145,7 @@ class MaskRCNN(nn.Module):
         batch, targets = self.transform(images, targets)
         feats = self.backbone(batch.tensors)
         proposals, rpn_losses = self.rpn(batch, feats, targets)
-        pool_feats = feats[:4] if self.cfg.fpn else feats  # P6 is for the RPN only
+        pool_feats = feats[:4] if self.cfg.fpn else feats  # P2..P5: a P6 is for the RPN only
         detections, head_losses = self.roi_heads(pool_feats, proposals, batch.image_sizes, targets)
         if self.training:
             return {**rpn_losses, **head_losses}

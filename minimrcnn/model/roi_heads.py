@@ -1,8 +1,9 @@
 """The second stage: for each proposal, what is it (K+1-way), where exactly (box deltas), which pixels (mask).
 
 Training: proposals (+ the GT boxes themselves) are matched to GT at IoU 0.5, a minibatch of 512 per
-image is sampled at 1:3 positive:negative, and three losses are computed: cross-entropy over classes,
-smooth L1 on the GT class's box deltas (positives only), and the mask loss (positives only).
+image is sampled with at most a quarter positive (the paper's 1:3; `box_positive_fraction`), and three
+losses are computed: cross-entropy over classes, smooth L1 on the GT class's box deltas (positives only),
+and the mask loss (positives only).
 Inference: the box branch runs on all proposals, detections are selected, and the mask branch runs on
 the detections only (that is what the paper does too: faster, and more accurate masks).
 
