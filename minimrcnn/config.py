@@ -21,7 +21,7 @@ class ModelConfig:
     num_classes: int = 91
     # ---- backbone
     backbone: str = "resnet50"  # resnet18 | resnet34 | resnet50 | resnet101
-    fpn: bool = True  # True: FPN P2-P6; False: the paper's C4 (conv5 is the RoI head)
+    fpn: bool = True  # True: FPN P2-P6 (P2-P5 with fpn_stages=3); False: the paper's C4 (conv5 = RoI head)
     fpn_channels: int = 256
     fpn_stages: int = 4  # ResNet stages the FPN reads: 4 = C2..C5 -> P2..P6; 3 = C2..C4 -> P2..P5, no conv5
     trainable_layers: int = 3  # how many ResNet stages (counted from the top) are trained
