@@ -31,8 +31,9 @@ def step_times(metrics: Path, skip: int) -> list[float]:
 
 
 def run_once(preset: str, overrides: list[str], iters: int, data_root: str | None, skip: int) -> float:
-    from minimrcnn.config import apply_overrides, get_preset
+    from minimrcnn.config import apply_overrides
     from minimrcnn.engine.trainer import train
+    from minimrcnn.presets import get_preset
 
     cfg = apply_overrides(get_preset(preset), overrides)
     cfg.train.iters, cfg.train.time_budget_s, cfg.train.eval_at_end = iters, 0.0, False

@@ -15,11 +15,11 @@ import time
 
 import torch
 
-from minimrcnn.config import get_preset
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import collate
 from minimrcnn.engine.trainer import build_optimizer
 from minimrcnn.model.mask_rcnn import MaskRCNN
+from minimrcnn.presets import get_preset
 
 
 def stepper(name: str, seed: int = 0):

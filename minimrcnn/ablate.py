@@ -21,7 +21,8 @@ from typing import Any
 from minimrcnn.ablation_plots import results_figure
 from minimrcnn.ablation_results import results_markdown, summarize
 from minimrcnn.ablation_sets import SETS, Variant
-from minimrcnn.config import Config, apply_overrides, shapes_cpu
+from minimrcnn.config import Config, apply_overrides
+from minimrcnn.presets import shapes_cpu
 
 
 def ablation_config(variant: Variant, seed: int, iters: int, data_root: str) -> Config:
@@ -149,6 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from minimrcnn.cli import run
+    from minimrcnn.errors import run_command
 
-    run(main)
+    run_command(main)

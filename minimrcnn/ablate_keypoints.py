@@ -19,7 +19,8 @@ from typing import Any
 
 from minimrcnn.ablate import Variant, finished_run
 from minimrcnn.ablation_results import points_mean_and_spread
-from minimrcnn.config import Config, apply_overrides, figures_cpu
+from minimrcnn.config import Config, apply_overrides
+from minimrcnn.presets import figures_cpu
 
 KP_ALIGN = Variant("keypoint", "RoIAlign, keypoint-only (figures_cpu)")
 SETS: dict[str, tuple[str, dict[str, list[float]], list[Variant]]] = {
@@ -106,6 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from minimrcnn.cli import run
+    from minimrcnn.errors import run_command
 
-    run(main)
+    run_command(main)

@@ -291,16 +291,3 @@ def _parse_like(current: Any, raw: str, key: str) -> Any:
     except ValueError:
         raise ConfigError(f"--set {key}={raw!r}: expected a value like {current!r}") from None
 
-
-# The presets live in minimrcnn.presets; importable from here too, as they always were.
-from minimrcnn.presets import (  # noqa: E402, F401
-    PRESETS,
-    coco_keypoints_r50_fpn_1x,
-    coco_r50_c4_1x,
-    coco_r50_fpn_1x,
-    coco_r50_fpn_d2_1x,
-    coco_r50_fpn_d2_3x,
-    figures_cpu,
-    get_preset,
-    shapes_cpu,
-)

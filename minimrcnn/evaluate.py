@@ -9,8 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from minimrcnn.cli import load_model, run
 from minimrcnn.config import Config
+from minimrcnn.engine.checkpoint import load_model
+from minimrcnn.errors import run_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,4 +51,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_command(main)

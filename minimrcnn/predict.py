@@ -16,8 +16,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
-from minimrcnn.cli import load_model, run  # noqa: E402
-from minimrcnn.errors import UserError  # noqa: E402
+from minimrcnn.engine.checkpoint import load_model
+from minimrcnn.errors import (
+    UserError,  # noqa: E402
+    run_command,  # noqa: E402
+)
 from minimrcnn.viz import draw_detections  # noqa: E402
 
 
@@ -66,4 +69,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_command(main)

@@ -23,9 +23,9 @@ SAMPLE_IMAGE_IDS = (2, 4, 12, 21)  # shapes val images: a crowd region, occlusio
 
 def _sample_dataset(data_root: str | Path):
     """The shapes val split under data_root as it is on disk (generated with the defaults if absent)."""
-    from minimrcnn.config import shapes_cpu
     from minimrcnn.data import build_dataset
     from minimrcnn.data.coco import CocoInstances
+    from minimrcnn.presets import shapes_cpu
 
     root = Path(data_root)
     if (root / "annotations" / "instances_val.json").is_file() and (root / "val").is_dir():
@@ -44,7 +44,7 @@ def save_samples(
     """Predict a few validation images with the run's checkpoint.pt; write <run_dir>/samples.json."""
     import torch
 
-    from minimrcnn.cli import load_model
+    from minimrcnn.engine.checkpoint import load_model
     from minimrcnn.engine.evaluator import to_coco_results
 
     run_dir = Path(run_dir)
@@ -196,6 +196,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from minimrcnn.cli import run
+    from minimrcnn.errors import run_command
 
-    run(main)
+    run_command(main)

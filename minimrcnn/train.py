@@ -13,8 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from minimrcnn.cli import run
-from minimrcnn.config import PRESETS, apply_overrides, get_preset
+from minimrcnn.config import apply_overrides
+from minimrcnn.errors import run_command
+from minimrcnn.presets import PRESETS, get_preset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -125,9 +126,9 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters:
 
 def write_pictures(out: str, device: str) -> list[Path]:
     """curves.png and predictions.png (held-out images) in the run folder, from its checkpoint."""
-    from minimrcnn.cli import load_model
     from minimrcnn.config import Config
     from minimrcnn.data import build_dataset
+    from minimrcnn.engine.checkpoint import load_model
     from minimrcnn.engine.trainer import pick_device
     from minimrcnn.report import write_report
 
@@ -147,4 +148,4 @@ def where_to_look(out: str, pictures: list[Path], evaluated: bool) -> str:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_command(main)

@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
-from minimrcnn.config import apply_overrides, shapes_cpu
+from minimrcnn.config import apply_overrides
 from minimrcnn.engine import budget
 from minimrcnn.engine.checkpoint import load_checkpoint
 from minimrcnn.engine.trainer import lr_factor, train
+from minimrcnn.presets import shapes_cpu
 
 TINY = [
     "model.fpn_channels=32", "model.box_head_dim=64", "model.box_conv_dim=32", "model.mask_head_dim=32",

@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from minimrcnn.config import coco_r50_fpn_1x, shapes_cpu
 from minimrcnn.engine import trainer
+from minimrcnn.presets import coco_r50_fpn_1x, shapes_cpu
 from minimrcnn.solutions import ch07
 
 

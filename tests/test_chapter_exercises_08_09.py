@@ -133,7 +133,7 @@ def test_paired_gain_is_the_package_one_and_compare_pairs_by_seed():
 
 def test_mask_head_cost_counts_the_layers():
     """Chapter 09's cost of a mask head: the multiply-adds of its layers, by hand, for 28x28 and 56x56."""
-    from minimrcnn.config import shapes_cpu
+    from minimrcnn.presets import shapes_cpu
 
     m = shapes_cpu().model
     c, d, k = m.fpn_channels, m.mask_head_dim, m.num_classes

@@ -9,11 +9,12 @@ import sys
 import pytest
 import torch
 
-from minimrcnn.config import PRESETS, TrainConfig, apply_overrides, coco_r50_fpn_1x, get_preset
+from minimrcnn.config import TrainConfig, apply_overrides
 from minimrcnn.data.shapes import ensure_shapes
 from minimrcnn.engine.scaling import scaled_schedule as schedule
 from minimrcnn.errors import ConfigError
 from minimrcnn.model.mask_rcnn import MaskRCNN
+from minimrcnn.presets import PRESETS, coco_r50_fpn_1x, get_preset
 from minimrcnn.train import main as train_main
 
 

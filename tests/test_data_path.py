@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from minimrcnn.config import get_preset
 from minimrcnn.data import coco as coco_module
 from minimrcnn.data.coco import CocoInstances
 from minimrcnn.data.samplers import images_to_device
@@ -17,6 +16,7 @@ from minimrcnn.data.shapes import ensure_shapes
 from minimrcnn.engine.evaluator import predict_dataset
 from minimrcnn.engine.trainer import train
 from minimrcnn.errors import TrainingDiverged
+from minimrcnn.presets import get_preset
 
 
 @pytest.fixture(scope="module")

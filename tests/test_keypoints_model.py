@@ -10,12 +10,13 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-from minimrcnn.config import ConfigError, ModelConfig, coco_keypoints_r50_fpn_1x, figures_cpu, get_preset  # noqa: E402
+from minimrcnn.config import ConfigError, ModelConfig  # noqa: E402
 from minimrcnn.convert import from_torchvision, perturb_batchnorm  # noqa: E402
 from minimrcnn.data import build_dataset  # noqa: E402
 from minimrcnn.data.figures import SKELETON, ensure_figures  # noqa: E402
 from minimrcnn.data.samplers import collate  # noqa: E402
 from minimrcnn.model.mask_rcnn import MaskRCNN  # noqa: E402
+from minimrcnn.presets import coco_keypoints_r50_fpn_1x, figures_cpu, get_preset
 from minimrcnn.viz import draw_detections  # noqa: E402
 
 

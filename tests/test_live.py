@@ -125,8 +125,8 @@ def test_not_in_notebook_by_default():
 
 @pytest.mark.slow
 def test_feeds_on_a_real_training_run(tmp_path):
-    from minimrcnn.config import shapes_cpu
     from minimrcnn.engine.trainer import train
+    from minimrcnn.presets import shapes_cpu
 
     cfg = shapes_cpu()
     cfg.model.fpn_channels, cfg.model.box_head_dim, cfg.model.mask_head_dim = 32, 64, 32

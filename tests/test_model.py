@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from minimrcnn.config import ModelConfig, shapes_cpu
+from minimrcnn.config import ModelConfig
 from minimrcnn.errors import ConfigError
 from minimrcnn.model.anchors import AnchorGenerator, cell_anchors
 from minimrcnn.model.backbone import FrozenBatchNorm2d
@@ -19,6 +19,7 @@ from minimrcnn.model.mask_head import (
 from minimrcnn.model.mask_rcnn import MaskRCNN
 from minimrcnn.model.paste import paste_masks_in_image
 from minimrcnn.model.poolers import RoILevelMapper
+from minimrcnn.presets import shapes_cpu
 
 
 def tiny_cfg(**kw) -> ModelConfig:

@@ -76,8 +76,8 @@ def test_cuda_autocast_keeps_the_trunk_in_low_precision_and_decode_in_fp32():
 
 @pytest.mark.cuda
 def test_cuda_training_steps_are_finite_with_amp(tmp_path):
-    from minimrcnn.config import get_preset
     from minimrcnn.engine.trainer import train
+    from minimrcnn.presets import get_preset
 
     cfg = get_preset("shapes_cpu")
     cfg.train.data_root, cfg.train.num_train_images, cfg.train.num_val_images = str(tmp_path / "d"), 16, 4

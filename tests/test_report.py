@@ -70,7 +70,7 @@ def test_train_prints_what_it_will_do_first(run):
 
 
 def test_summary_gives_the_time_budget_as_configured():
-    from minimrcnn.config import shapes_cpu
+    from minimrcnn.presets import shapes_cpu
     from minimrcnn.train import summary
 
     text = summary(shapes_cpu(), "shapes_cpu", "runs/shapes_cpu", "cpu", resume=True)
@@ -83,7 +83,7 @@ def test_summary_gives_the_time_budget_as_configured():
 
 
 def test_summary_counts_a_generated_dataset_before_it_exists(tmp_path):
-    from minimrcnn.config import figures_cpu
+    from minimrcnn.presets import figures_cpu
     from minimrcnn.train import dataset_size
 
     tc = figures_cpu().train

@@ -71,8 +71,9 @@ def test_run_folder_contents(trained):
 
 def test_train_leaves_the_callers_config_alone(tmp_path, data_root):
     """The dataset decides num_classes; config.json says so, as the checkpoint does; cfg stays as given."""
-    from minimrcnn.config import apply_overrides, shapes_cpu
+    from minimrcnn.config import apply_overrides
     from minimrcnn.engine.trainer import train
+    from minimrcnn.presets import shapes_cpu
 
     cfg = apply_overrides(shapes_cpu(), [x for x in TINY if x != "--set"] + [
         f"train.data_root={data_root}", "train.iters=1", "train.eval_at_end=false"])  # fmt: skip

@@ -1,4 +1,5 @@
-"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`, RNG state included."""
+"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`, RNG state included; a trained
+model loaded back from one (its config travels inside)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from minimrcnn.config import Config
 from minimrcnn.errors import CheckpointError
+from minimrcnn.model.mask_rcnn import MaskRCNN
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -39,6 +42,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a minimrcnn checkpoint (no 'model' entry)")
     return state
+
+
+def load_model(weights: str | Path, device: torch.device) -> tuple[MaskRCNN, dict[str, Any]]:
+    """A MaskRCNN from a minimrcnn checkpoint (its config travels inside). Returns (model, checkpoint)."""
+    state = load_checkpoint(weights)
+    if "config" not in state:
+        raise CheckpointError(f"{weights}: has no 'config' entry (not written by minimrcnn.train)")
+    cfg = Config.from_dict(state["config"])
+    model = MaskRCNN(cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        lines = str(e).splitlines()
+        first = lines[1].strip() if len(lines) > 1 else str(e)
+        raise CheckpointError(f"{weights}: weights do not fit the model in its config ({first})") from None
+    return model.to(device).eval(), state
 
 
 def rng_state() -> dict[str, Any]:

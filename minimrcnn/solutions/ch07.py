@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
-from minimrcnn.config import TrainConfig, coco_r50_fpn_1x, shapes_cpu
+from minimrcnn.config import TrainConfig
 from minimrcnn.engine.trainer import build_optimizer, lr_factor
+from minimrcnn.presets import coco_r50_fpn_1x, shapes_cpu
 from minimrcnn.solutions.checking import StudentError, call, check_answer, close, report
 
 __all__ = [

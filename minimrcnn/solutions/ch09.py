@@ -102,8 +102,8 @@ def roipool_shift(boxes: torch.Tensor, stride: float | torch.Tensor) -> np.ndarr
 
 def validation_boxes(data_root: str = "data/shapes") -> torch.Tensor:
     """Every non-crowd box of the shapes validation split, [N, 4] xyxy in float64."""
-    from minimrcnn.config import shapes_cpu
     from minimrcnn.data import build_dataset
+    from minimrcnn.presets import shapes_cpu
 
     tc = shapes_cpu().train
     tc.data_root = data_root
