@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minimrcnn.model.layers import conv_gn_relu
+from minimrcnn.model.layers import conv_tower
 from minimrcnn.ops.boxes import BoxCoder, batched_nms, clip_boxes_to_image, remove_small_boxes
 
 
@@ -41,10 +41,7 @@ class ConvFCHead(nn.Module):
         self, in_channels: int, conv_dim: int, pool_size: int, dim: int, norm: str, num_convs: int = 4
     ):
         super().__init__()
-        layers: list[nn.Module] = []
-        for i in range(num_convs):
-            layers += conv_gn_relu(in_channels if i == 0 else conv_dim, conv_dim, norm)
-        self.convs = nn.Sequential(*layers)
+        self.convs = conv_tower(in_channels, conv_dim, num_convs, norm)  # [N, conv_dim, 7, 7]
         self.fc = nn.Linear(conv_dim * pool_size**2, dim)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -18,19 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from minimrcnn.model.layers import conv_tower
+
 
 class KeypointHead(nn.Module):
     """RoI features [N, C, S, S] -> keypoint logits [N, K, 4S, 4S] (S = 14 gives the paper's 56 x 56)."""
 
     def __init__(self, in_channels: int, num_keypoints: int, dim: int = 512, num_convs: int = 8):
         super().__init__()
-        layers: list[nn.Module] = []
-        for i in range(num_convs):
-            conv = nn.Conv2d(in_channels if i == 0 else dim, dim, 3, padding=1)
-            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
-            layers += [conv, nn.ReLU(inplace=True)]
-        self.convs = nn.Sequential(*layers)
+        self.convs = conv_tower(in_channels, dim, num_convs)  # [N, dim, S, S]
         # kernel 4, stride 2, padding 1: exactly doubles the side (torchvision's `kps_score_lowres`)
         self.deconv = nn.ConvTranspose2d(
             dim if num_convs else in_channels, num_keypoints, 4, stride=2, padding=1

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
-from minimrcnn.model.layers import conv_gn_relu
+from minimrcnn.model.layers import conv_tower
 
 
 class MaskHead(nn.Module):
@@ -31,10 +31,7 @@ class MaskHead(nn.Module):
         self, in_channels: int, out_channels: int, num_convs: int = 4, dim: int = 256, norm: str = "none"
     ):
         super().__init__()
-        layers: list[nn.Module] = []
-        for i in range(num_convs):
-            layers += conv_gn_relu(in_channels if i == 0 else dim, dim, norm)
-        self.convs = nn.Sequential(*layers)
+        self.convs = conv_tower(in_channels, dim, num_convs, norm)  # [N, dim, S, S]
         self.deconv = nn.ConvTranspose2d(dim if num_convs else in_channels, dim, 2, stride=2)
         self.predictor = nn.Conv2d(dim, out_channels, 1)
         for m in (self.deconv, self.predictor):
