@@ -11,8 +11,8 @@ import torch
 
 from minimrcnn.data import coco as coco_module
 from minimrcnn.data.coco import CocoInstances
-from minimrcnn.data.samplers import images_to_device
 from minimrcnn.data.shapes import ensure_shapes
+from minimrcnn.data.transforms import images_to_device
 from minimrcnn.engine.evaluator import predict_dataset
 from minimrcnn.engine.trainer import train
 from minimrcnn.errors import TrainingDiverged
@@ -88,7 +88,8 @@ def test_training_loop_reads_tensors_only_at_logging_steps(shapes, tmp_path, mon
 
         monkeypatch.setattr(torch.Tensor, name, counted)
     cfg = _tiny(shapes, tmp_path, iters=12, log_every=6, checkpoint_every=1000)
-    train(cfg, tmp_path / "run", device="cpu", progress=False)
+    cfg.train.device = "cpu"
+    train(cfg, tmp_path / "run", progress=False)
     # 2 logging steps (one check, one read of the means each) and the final checkpoint's check: 5 reads in
     # 12 iterations. Reading every loss each iteration, as before, was 12 x (6 terms + isfinite) = 84.
     assert len(calls) == 5, calls
@@ -97,7 +98,8 @@ def test_training_loop_reads_tensors_only_at_logging_steps(shapes, tmp_path, mon
 def test_non_finite_loss_found_at_a_logging_step_names_its_first_iteration(shapes, tmp_path):
     cfg = _tiny(shapes, tmp_path, iters=12, log_every=12, checkpoint_every=1000, optimizer="sgd", lr=1e12)
     with pytest.raises(TrainingDiverged) as e:
-        train(cfg, tmp_path / "nan", device="cpu", progress=False)
+        cfg.train.device = "cpu"
+        train(cfg, tmp_path / "nan", progress=False)
     msg = str(e.value)
     m = re.fullmatch(r"iteration (\d+): non-finite loss \((loss_\w+=nan|loss_\w+=inf)(, .*)?\); stopped, "
                      r"no checkpoint yet", msg)  # fmt: skip

@@ -211,14 +211,14 @@ def test_main_downloads_a_dataset_coco_instances_can_read(server, tmp_path, monk
 
 def test_module_entry_point(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    help_run = subprocess.run([sys.executable, "-m", "minimrcnn.data.coco", "--help"], capture_output=True,
-                              text=True, env=env, timeout=60)
+    help_run = subprocess.run([sys.executable, "-m", "minimrcnn.data.download", "--help"],
+                              capture_output=True, text=True, env=env, timeout=60)
     assert help_run.returncode == 0 and "--base-url" in help_run.stdout
     assert "Warning" not in help_run.stderr
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    fail = subprocess.run([sys.executable, "-m", "minimrcnn.data.coco", "--root", str(tmp_path),
+    fail = subprocess.run([sys.executable, "-m", "minimrcnn.data.download", "--root", str(tmp_path),
                            "--base-url", f"http://127.0.0.1:{port}", "--splits", "val2017"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert fail.returncode == 1

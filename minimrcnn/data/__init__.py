@@ -1,9 +1,13 @@
-"""Data: the synthetic shapes dataset, the COCO reader, transforms, batching and the COCO downloader.
+"""Data: the synthetic datasets, the COCO reader, image files, transforms and batching.
 
-Both datasets go through one class, `CocoInstances`, because both are COCO-format JSON on disk:
+Every dataset goes through one class, `CocoInstances`, because every one is COCO-format JSON on disk:
 
-    root/<split>/*.png|jpg                     the images
-    root/annotations/instances_<split>.json    COCO "instances" annotations
+    root/<split>/*.png|jpg                       the images
+    root/annotations/instances_<split>.json      COCO "instances" annotations (person_keypoints_<split>.json
+                                                 for the keypoint datasets)
+
+The generated datasets (shapes, figures) are written in that layout on first use. COCO itself is fetched
+by `python -m minimrcnn.data.download --root data/coco`.
 
 Bad input raises `DataError` (minimrcnn.errors, re-exported here), a ValueError whose message is one line
 naming the file or field at fault.
@@ -11,77 +15,60 @@ naming the file or field at fault.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from minimrcnn.config import TrainConfig
+from minimrcnn.data import figures, shapes
+from minimrcnn.data.coco import CocoInstances
 from minimrcnn.errors import DataError
 
-if TYPE_CHECKING:
-    from minimrcnn.config import TrainConfig
-    from minimrcnn.data.coco import CocoInstances
+
+@dataclass(frozen=True)
+class DatasetKind:
+    annotations: str  # the annotation file's name in <root>/annotations/, with {split}
+    generate: Callable[..., tuple[Path, Path]] | None = None  # ensure_*(root, split, num_images): generated
+    default_sizes: dict[str, int] | None = None  # images per split when the config says 0
+
+
+DATASETS: dict[str, DatasetKind] = {  # TrainConfig.validate() checks that train.dataset is one of these
+    "shapes": DatasetKind("instances_{split}.json", shapes.ensure_shapes, shapes.DEFAULT_NUM_IMAGES),
+    "figures": DatasetKind(
+        "person_keypoints_{split}.json", figures.ensure_figures, figures.DEFAULT_NUM_IMAGES
+    ),
+    "coco": DatasetKind("instances_{split}.json"),
+    "coco_keypoints": DatasetKind("person_keypoints_{split}.json"),
+}
+
+
+def split_size(train_cfg: TrainConfig, split: str) -> int:
+    """How many images a generated dataset's split gets: the config's count, or the dataset's default."""
+    sizes = DATASETS[train_cfg.dataset].default_sizes or {}
+    is_train = split == train_cfg.train_split
+    asked = train_cfg.num_train_images if is_train else train_cfg.num_val_images
+    return asked or sizes.get(split, sizes.get("train" if is_train else "val", 0))
 
 
 def build_dataset(train_cfg: TrainConfig, split: str, train: bool, uint8: bool = False) -> CocoInstances:
-    """The dataset named by `train_cfg.dataset` ("shapes" or "coco") for one split.
+    """The dataset named by `train_cfg.dataset` (a key of DATASETS) for one split.
 
-    shapes: generated on first use under `data_root` (`num_train_images` / `num_val_images` images, or
-    the defaults when those are 0). coco: images in `<data_root>/<split>/`, annotations in
-    `<data_root>/annotations/instances_<split>.json`. `train=True` reads it as the trainer does: crowd
-    regions dropped, images without objects skipped (`CocoInstances`' `drop_crowd` and `skip_empty`).
+    Generated datasets (shapes, figures) are written under `data_root` on first use, `split_size` images.
+    COCO: images in `<data_root>/<split>/`, annotations in `<data_root>/annotations/`. `train=True` reads
+    it as the trainer does: crowd regions dropped, images without objects skipped (`CocoInstances`'
+    `drop_crowd` and `skip_empty`), and a split with nothing to learn from refused.
 
     No augmentation happens here: the trainer flips (train.hflip) in its loop, from the generators that
     checkpoints save, and the model's ImageTransform picks the training scale (model.min_size).
     `uint8=True`: images come as uint8 [0, 255] (the training loop converts them on the device).
     """
-    from minimrcnn.data import shapes
-    from minimrcnn.data.coco import CocoInstances
-
+    kind = DATASETS[train_cfg.dataset]
     root = Path(train_cfg.data_root)
-    if train_cfg.dataset == "shapes":
-        defaults = shapes.DEFAULT_NUM_IMAGES
-        if split == train_cfg.train_split:
-            num = train_cfg.num_train_images or defaults.get(split, defaults["train"])
-        else:
-            num = train_cfg.num_val_images or defaults.get(split, defaults["val"])
-        images_dir, ann_file = shapes.ensure_shapes(root, split, num)
-    elif train_cfg.dataset == "figures":
-        from minimrcnn.data import figures
-
-        defaults = figures.DEFAULT_NUM_IMAGES
-        train_split = split == train_cfg.train_split
-        num = (train_cfg.num_train_images if train_split else train_cfg.num_val_images) or defaults.get(
-            split, defaults["train" if train_split else "val"]
-        )
-        images_dir, ann_file = figures.ensure_figures(root, split, num)
-    elif train_cfg.dataset == "coco":
-        images_dir, ann_file = root / split, root / "annotations" / f"instances_{split}.json"
-    elif train_cfg.dataset == "coco_keypoints":
-        images_dir, ann_file = root / split, root / "annotations" / f"person_keypoints_{split}.json"
+    if kind.generate is not None:
+        images_dir, ann_file = kind.generate(root, split, split_size(train_cfg, split))
     else:
-        raise DataError(
-            f"train.dataset={train_cfg.dataset!r}: expected 'shapes', 'figures', 'coco' or 'coco_keypoints'"
-        )
+        images_dir, ann_file = root / split, root / "annotations" / kind.annotations.format(split=split)
     return CocoInstances(images_dir, ann_file, drop_crowd=train, skip_empty=train, uint8=uint8)
 
 
-# The submodules are imported on first use, not here: `python -m minimrcnn.data.coco` imports this package
-# before running coco.py as __main__, and an eager import would load coco.py twice (runpy warns about it).
-_LAZY = {
-    "CocoInstances": "coco",
-    "ensure_shapes": "shapes",
-    "ensure_figures": "figures",
-    "GroupedBatchSampler": "samplers",
-    "aspect_ratio_groups": "samplers",
-    "collate": "samplers",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"minimrcnn.data.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'minimrcnn.data' has no attribute {name!r}")
-
-
-__all__ = ["DataError", "build_dataset", *_LAZY]
+__all__ = ["DATASETS", "DataError", "DatasetKind", "build_dataset", "split_size"]

@@ -14,11 +14,10 @@ One sample is `(image, target)`:
                      `keypoints` names); `keypoint_names`, `keypoint_flip` and `skeleton` describe them
 
 For training, `drop_crowd` removes crowd regions from the targets and `skip_empty` skips images left with
-no object; degenerate annotations (box narrower or shorter than 1 px, or an empty mask) are always dropped,
-and counted in a warning.
-
-Run as a script, this module downloads COCO: `python -m minimrcnn.data.coco --root data/coco`
-(see `minimrcnn.data.download`).
+no object, and a file left with nothing to learn from is refused. Unusable annotations (a box under 1 px
+once clipped to its image, a segmentation without a polygon of 3 points) are always dropped, and counted
+by reason in a warning. The JSON is checked when it is loaded (`checks.py`), and so is every image file's
+presence: a missing file stops the run before it starts, not hours in.
 """
 
 from __future__ import annotations
@@ -27,27 +26,28 @@ import contextlib
 import io
 import json
 import logging
+import os
 import pickle
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pycocotools.mask as mask_utils
 import torch
-from PIL import Image, UnidentifiedImageError
 from pycocotools.coco import COCO
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from minimrcnn.data import DataError
+from minimrcnn.data.checks import check_coco_dict
+from minimrcnn.data.images import read_image
+from minimrcnn.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_FIELDS = {
-    "images": ("id", "file_name", "height", "width"),
-    "annotations": ("id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd"),
-    "categories": ("id", "name"),
-}
+# why an annotation is dropped, as "N <reason>" in the log line and in errors
+TOO_SMALL = "with a box under 1 px once clipped to the image"
+NO_POLYGON = "without a mask (no polygon of 3 points in 'segmentation')"
 
 
 class CocoInstances(Dataset):
@@ -58,12 +58,10 @@ class CocoInstances(Dataset):
         *,
         drop_crowd: bool = False,
         skip_empty: bool = False,
-        transforms: Any = None,
         uint8: bool = False,
     ) -> None:
         self.images_dir, self.ann_file = Path(images_dir), Path(ann_file)
-        self.drop_crowd, self.skip_empty = drop_crowd, skip_empty
-        self.transforms, self.uint8 = transforms, uint8
+        self.drop_crowd, self.skip_empty, self.uint8 = drop_crowd, skip_empty, uint8
         if not self.images_dir.is_dir():
             raise DataError(f"{self.images_dir}: image directory not found")
         coco = load_coco(self.ann_file)
@@ -82,15 +80,16 @@ class CocoInstances(Dataset):
         self.keypoint_flip: list[int] = flip_indices(self.keypoint_names)
 
         # ---- the annotations each image keeps, decided once from the JSON alone (no image is opened)
-        records, dropped = [], 0
+        records, dropped = [], Counter()  # dropped: reason -> count
         for img_id in sorted(coco.imgs):
             info = coco.imgs[img_id]
             keep = []
             for ann in coco.imgToAnns.get(img_id, []):
                 if drop_crowd and ann["iscrowd"]:
+                    dropped["crowd"] += 1
                     continue
-                if _is_degenerate(ann, info["width"], info["height"]):
-                    dropped += 1
+                if reason := _unusable(ann, info["width"], info["height"]):
+                    dropped[reason] += 1
                     continue
                 kps = ann.get("keypoints") if self.keypoint_names else None
                 if kps is not None and len(kps) != 3 * len(self.keypoint_names):
@@ -100,8 +99,10 @@ class CocoInstances(Dataset):
                              ann["area"], ann["iscrowd"], kps))  # fmt: skip
             if keep or not skip_empty:  # training skips images left with no object
                 records.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), keep))
-        if dropped:
-            logger.warning(f"{self.ann_file.name}: dropped {dropped} degenerate boxes")
+        _log_dropped(self.ann_file, dropped, len(coco.anns), len(coco.imgs) - len(records), len(coco.imgs))
+        if skip_empty and not records:
+            raise DataError(f"{self.ann_file}: nothing to train on: {_found(dropped, coco)}")
+        check_files_exist(self.images_dir, [r[1] for r in records], self.ann_file)
         self.ids: list[int] = [r[0] for r in records]
         # (height, width) of every image, from the JSON: what aspect-ratio grouping needs
         self.image_sizes: list[tuple[int, int]] = [(r[2], r[3]) for r in records]
@@ -137,18 +138,15 @@ class CocoInstances(Dataset):
         """Image `index` alone: [3, H, W], float32 in [0, 1] or uint8 (`uint8=True`), size checked."""
         img_id, file_name, height, width, _ = self._record(index)
         path = self.images_dir / file_name
-        image = read_image(path, self.ann_file, uint8=self.uint8)  # [3, H, W]
+        image = read_image(path, self.ann_file, uint8=self.uint8)  # [3, H, W], EXIF orientation applied
         h, w = image.shape[1:]
         if (h, w) != (height, width):
-            raise DataError(f"{path}: image is {w}x{h} but {self.ann_file.name} says {width}x{height}")
+            raise DataError(f"{path}: image is {w}x{h} (upright, as its EXIF orientation says) but "
+                            f"{self.ann_file.name} says {width}x{height}")  # fmt: skip
         return image
 
     def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:
-        image = self.load_image(index)
-        target = self._target(index)
-        if self.transforms is not None:
-            image, target = self.transforms(image, target)
-        return image, target
+        return self.load_image(index), self._target(index)
 
     def _target(self, index: int) -> dict[str, Any]:
         # Built with numpy and handed to torch at the end: tiny per-sample ops are cheaper outside torch.
@@ -211,40 +209,56 @@ def load_coco(ann_file: Path) -> COCO:
     return coco
 
 
-def check_coco_dict(dataset: Any, ann_file: Path) -> None:
-    """Raise a DataError naming the first field that the dataset or COCOeval needs and does not find."""
-    if not isinstance(dataset, dict):
-        raise DataError(f"{ann_file}: expected a JSON object at the top level, got {type(dataset).__name__}")
-    for section, fields in REQUIRED_FIELDS.items():
-        if section not in dataset:
-            raise DataError(f"{ann_file}: missing required field '{section}'")
-        if not isinstance(dataset[section], list):
-            raise DataError(f"{ann_file}: field '{section}' must be a list")
-        required = set(fields)
-        for k, entry in enumerate(dataset[section]):
-            if not isinstance(entry, dict) or not required.issubset(entry):
-                missing = sorted(required - set(entry)) if isinstance(entry, dict) else list(fields)
-                raise DataError(f"{ann_file}: {section}[{k}] is missing field '{missing[0]}'")
-    image_ids = {img["id"] for img in dataset["images"]}
-    cat_ids = {cat["id"] for cat in dataset["categories"]}
-    for k, ann in enumerate(dataset["annotations"]):
-        if ann["image_id"] not in image_ids:
-            raise DataError(f"{ann_file}: annotations[{k}] has unknown image_id {ann['image_id']}")
-        if ann["category_id"] not in cat_ids:
-            raise DataError(f"{ann_file}: annotations[{k}] has unknown category_id {ann['category_id']}")
-        if not isinstance(ann["bbox"], list) or len(ann["bbox"]) != 4:
-            raise DataError(f"{ann_file}: annotations[{k}] field 'bbox' must be [x, y, width, height]")
-
-
-def _is_degenerate(ann: dict, width: int, height: int) -> bool:
-    """True if the box, clipped to the image, is under 1 px wide or high, or the polygon list is empty."""
+def _unusable(ann: dict, width: int, height: int) -> str | None:
+    """Why an annotation cannot teach anything (None if it can): its box, clipped to the image, is under
+    1 px wide or high, or its polygon list has no polygon of 3 points (a detection-only export)."""
     x, y, w, h = ann["bbox"]
     x1, y1 = min(max(x, 0), width), min(max(y, 0), height)
     x2, y2 = min(max(x + w, 0), width), min(max(y + h, 0), height)
     if x2 - x1 < 1 or y2 - y1 < 1:
-        return True
+        return TOO_SMALL
     seg = ann["segmentation"]
-    return isinstance(seg, list) and not any(len(poly) >= 6 for poly in seg)  # a polygon needs 3 points
+    if isinstance(seg, list) and not any(len(poly) >= 6 for poly in seg):
+        return NO_POLYGON
+    return None
+
+
+def _log_dropped(ann_file: Path, dropped: Counter, n_anns: int, skipped: int, n_images: int) -> None:
+    """One line saying what was left out and why: unusable annotations are a warning; crowd regions and
+    images left without an object (what training always leaves out) are counted at info level."""
+    bad = {k: v for k, v in dropped.items() if k != "crowd"}
+    parts = [f"{v} {k}" for k, v in bad.items()]
+    if dropped["crowd"]:
+        parts.append(f"{dropped['crowd']} crowd region{'s' * (dropped['crowd'] > 1)} (training ignores them)")
+    if not parts:
+        return
+    line = f"{ann_file.name}: dropped {sum(dropped.values())} of {n_anns} annotations: {', '.join(parts)}"
+    if skipped:
+        line += f"; skipped {skipped} of {n_images} images (no object left)"
+    (logger.warning if bad else logger.info)(line)
+
+
+def _found(dropped: Counter, coco: COCO) -> str:
+    """What a file with nothing to learn from holds, for its error message."""
+    n_imgs, n_anns = len(coco.imgs), len(coco.anns)
+    found = f"{n_imgs} image{'s' * (n_imgs != 1)}, {n_anns} annotation{'s' * (n_anns != 1)}"
+    if not n_anns:
+        return found
+    why = [f"{dropped['crowd']} crowd regions (iscrowd=1, which training ignores)"] * bool(dropped["crowd"])
+    why += [f"{dropped[k]} {k}" for k in (NO_POLYGON, TOO_SMALL) if dropped[k]]
+    return f"{found}: {', '.join(why)}"
+
+
+def check_files_exist(images_dir: Path, file_names: list[str], ann_file: Path) -> None:
+    """Every listed image file is there (one directory listing, not a stat per file); else one line."""
+    try:
+        present = {e.name for e in os.scandir(images_dir)}
+    except OSError as e:
+        raise DataError(f"{images_dir}: cannot list the image folder ({e.strerror})") from None
+    missing = [n for n in file_names if n not in present and not (images_dir / n).is_file()]
+    if missing:
+        more = f" ({len(missing)} of the {len(file_names)} listed images are missing)" * (len(missing) > 1)
+        raise DataError(f"{images_dir / missing[0]}: image file not found (listed in {ann_file.name}){more}")
 
 
 def segmentation_to_mask(segmentation: Any, h: int, w: int) -> np.ndarray:
@@ -256,26 +270,3 @@ def segmentation_to_mask(segmentation: Any, h: int, w: int) -> np.ndarray:
     else:
         rle = segmentation
     return mask_utils.decode(rle)
-
-
-def read_image(path: Path, ann_file: Path | None = None, uint8: bool = False) -> Tensor:
-    """An image file -> [3, H, W] RGB: float32 in [0, 1], or uint8 in [0, 255] with `uint8=True`."""
-    try:
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB"))  # [H, W, 3] uint8; L, P, RGBA, CMYK all become RGB
-    except FileNotFoundError:
-        listed = f" (listed in {ann_file.name})" if ann_file is not None else ""
-        raise DataError(f"{path}: image file not found{listed}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{path}: cannot read image ({e})") from None
-    if uint8:
-        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))  # [3, H, W], a writable copy
-    chw = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)  # [3, H, W], a writable copy
-    chw /= 255
-    return torch.from_numpy(chw)
-
-
-if __name__ == "__main__":
-    from minimrcnn.data.download import main
-
-    raise SystemExit(main())

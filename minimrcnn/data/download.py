@@ -1,4 +1,4 @@
-"""Download and unpack COCO 2017: `python -m minimrcnn.data.coco --root data/coco`.
+"""Download and unpack COCO 2017: `python -m minimrcnn.data.download --root data/coco`.
 
     data/coco/train2017/*.jpg                           118,287 images (18.0 GiB zip)
     data/coco/val2017/*.jpg                               5,000 images (0.76 GiB zip)
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from minimrcnn.data import DataError
+from minimrcnn.errors import DataError
 
 BASE_URL = "http://images.cocodataset.org"
 
@@ -190,7 +190,8 @@ def download_coco(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minimrcnn.data.coco", description="Download COCO 2017.")
+    parser = argparse.ArgumentParser(prog="python -m minimrcnn.data.download", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--root", default="data/coco", help="where train2017/, val2017/, annotations/ go")
     parser.add_argument("--base-url", default=BASE_URL, help="a mirror laid out like the official site")
     splits = ["train2017", "val2017"]

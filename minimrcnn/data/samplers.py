@@ -1,4 +1,4 @@
-"""Batching: aspect-ratio grouping, the collate function, and moving a batch's images to the device.
+"""Batching: aspect-ratio grouping and the collate function.
 
 Images in a batch are padded to the largest height and width among them. Mixing a portrait and a
 landscape image pads each to a square and wastes about half of the pixels, so, like Detectron and
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import torch
 from torch.utils.data import Dataset, Sampler, Subset
+
+from minimrcnn.data.transforms import images_to_device  # noqa: F401  (moved; until trainer.py imports it there)
 
 
 def aspect_ratio_groups(dataset: Dataset) -> list[int]:
@@ -78,12 +79,3 @@ def collate(batch: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
     targets = [target for _, target in batch]
     return images, targets
 
-
-def images_to_device(images: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    """[3, H, W] images -> [0, 1] float32 on `device`. uint8 images travel as bytes (a quarter of the
-    float32 traffic) and are converted there; the result equals the CPU's x / 255 in float32 exactly."""
-    out = []
-    for im in images:  # a loop over images
-        im = im.to(device, non_blocking=True)
-        out.append(im.float().div_(255) if im.dtype == torch.uint8 else im)
-    return out

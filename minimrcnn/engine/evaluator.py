@@ -13,7 +13,8 @@ from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from minimrcnn.data.samplers import collate, images_to_device
+from minimrcnn.data.samplers import collate
+from minimrcnn.data.transforms import images_to_device
 from minimrcnn.engine import distributed as dist
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
