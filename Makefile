@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BOOK_STAMP := $(VENV)/.book-installed
 
-.PHONY: install train test test-browser browser lint chapters
+.PHONY: install train test test-browser browser lint chapters book
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +14,10 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(BOOK_STAMP): $(STAMP) requirements-book.txt
+	$(PY) -m pip install -q -r requirements-book.txt
+	touch $(BOOK_STAMP)
 
 train: $(STAMP)
 	$(PY) -m minimrcnn.train $(ARGS)
@@ -25,7 +30,8 @@ test: $(STAMP)
 
 # The chapters' widgets and live plots as a person sees them: a JupyterLab server on 127.0.0.1 and headless
 # Chromium (Debian's `chromium`, driven by Playwright). Screenshots of failures: runs/browser-test/.
-test-browser: $(STAMP) browser
+# test_book.py builds the book site and reads every page of it in the same Chromium (screenshots: runs/book-test/).
+test-browser: $(STAMP) $(BOOK_STAMP) browser
 	MINIMRCNN_SMOKE=1 $(PY) -m pytest -q -rs --durations=5 tests/browser
 
 # Debian's chromium, installed with apt-get when missing and we may (root). Under CI (CI=true) a browser
@@ -42,6 +48,12 @@ browser:
 	else \
 		echo "no chromium: the browser tests will skip (install it: sudo apt-get install chromium)"; \
 	fi
+
+# The book as a static site in _build/book/: the committed chapters (not executed) and the API reference from
+# the docstrings (book/build.py; ARGS=--fresh rebuilds every page). Open it with
+# `python -m http.server -d _build/book` (http://127.0.0.1:8000); any static host serves the folder.
+book: $(BOOK_STAMP)
+	$(PY) book/build.py $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
