@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablate import Variant, finished_run
-from minimrcnn.ablation_results import points_mean_and_spread
+from minimrcnn.ablations.results import points_mean_and_spread
+from minimrcnn.ablations.sweep import Variant, finished_run
 from minimrcnn.config import Config, apply_overrides
 from minimrcnn.presets import figures_cpu
 

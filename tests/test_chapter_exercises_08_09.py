@@ -17,7 +17,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from minimrcnn import ablation_results
+from minimrcnn.ablations import results as ablation_results
 from minimrcnn.solutions import ch08, ch09
 
 

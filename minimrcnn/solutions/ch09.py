@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from minimrcnn.ablation_results import paired_gain
+from minimrcnn.ablations.results import paired_gain
 from minimrcnn.ops.roi_align import round_half_away
 from minimrcnn.solutions.ch03 import fpn_level
 from minimrcnn.solutions.checking import StudentError, call, check_answer, report

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablation_sets import BASELINE, SETS
+from minimrcnn.ablations.sets import BASELINE, SETS
 
 RESULTS = Path("results/ablations/results.json")
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")

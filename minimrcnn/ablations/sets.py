@@ -5,7 +5,7 @@ variants, each the `shapes_cpu` preset with one or two `key=value` overrides, al
 Everything else reads these descriptions: `ablate` trains the variants, `ablation_results` tabulates and
 compares them, `ablation_plots` draws them, the panel in `widgets` shows them.
 
-    from minimrcnn.ablation_sets import SETS
+    from minimrcnn.ablations.sets import SETS
     SETS["pooler"].label("baseline")      # 'RoIAlign': what the baseline stands for in this set
     SETS["pooler"].paper_gaps()           # [('baseline', 'roipool', 3.4), ('baseline', 'roiwarp', 3.1)]
 """

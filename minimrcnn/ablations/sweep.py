@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablation_plots import results_figure
-from minimrcnn.ablation_results import results_markdown, summarize
-from minimrcnn.ablation_sets import SETS, Variant
+from minimrcnn.ablations.plots import results_figure
+from minimrcnn.ablations.results import results_markdown, summarize
+from minimrcnn.ablations.sets import SETS, Variant
 from minimrcnn.config import Config, apply_overrides
 from minimrcnn.presets import shapes_cpu
 

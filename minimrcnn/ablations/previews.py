@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablation_sets import variants
+from minimrcnn.ablations.sets import variants
 
 SAMPLES_FILE = "samples.json"
 SAMPLE_IMAGE_IDS = (2, 4, 12, 21)  # shapes val images: a crowd region, occlusions, small shapes, larger ones

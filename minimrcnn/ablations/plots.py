@@ -9,8 +9,8 @@ from typing import Any
 
 from matplotlib.axes import Axes
 
-from minimrcnn.ablation_results import table_rows
-from minimrcnn.ablation_sets import SETS
+from minimrcnn.ablations.results import table_rows
+from minimrcnn.ablations.sets import SETS
 
 
 def row_label(r: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """The ablation panel of chapter 09: pick a set, read its table and bars, look at the predicted masks, and
 train one of its variants live.
 
-    from minimrcnn.widgets import AblationPanel
+    from minimrcnn.ablations.panel import AblationPanel
     AblationPanel("results/ablations/results.json")        # in a notebook cell
 
 The panel only arranges pieces that live elsewhere: the sets (`ablation_sets`), the tables and verdicts
@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from minimrcnn import ablate
-from minimrcnn.ablation_plots import set_figure
-from minimrcnn.ablation_results import (
+from minimrcnn.ablations import sweep as ablate
+from minimrcnn.ablations.plots import set_figure
+from minimrcnn.ablations.previews import SAMPLE_IMAGE_IDS, load_samples, mask_figure
+from minimrcnn.ablations.results import (
     RESULTS,
     load_results,
     missing_message,
@@ -26,10 +27,9 @@ from minimrcnn.ablation_results import (
     table_html,
     table_rows,
 )
-from minimrcnn.ablation_sets import SETS, variants
+from minimrcnn.ablations.sets import SETS, variants
 from minimrcnn.display import show_jpeg
 from minimrcnn.live import progress_line
-from minimrcnn.previews import SAMPLE_IMAGE_IDS, load_samples, mask_figure
 
 
 def run_live(

@@ -19,8 +19,11 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from minimrcnn import ablate, ablation_results, previews, widgets
-from minimrcnn.ablation_sets import SETS, Variant, variants
+from minimrcnn.ablations import panel as widgets
+from minimrcnn.ablations import previews
+from minimrcnn.ablations import results as ablation_results
+from minimrcnn.ablations import sweep as ablate
+from minimrcnn.ablations.sets import SETS, Variant, variants
 
 TINY = (
     "model.fpn_channels=32",
