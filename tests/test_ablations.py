@@ -1,4 +1,5 @@
-"""The ablation panel (minimrcnn.widgets) and the pieces it shows, exercised without a browser.
+"""The ablation study (minimrcnn.ablations): the sweep, its tables, and chapter 09's panel exercised without a
+browser; the committed sweeps are reused as they are.
 
 ipywidgets catches exceptions raised in callbacks and only logs them, so a notebook can execute "fine" with a
 broken panel. These tests set the widgets' values and click the button, then assert on what the callbacks
@@ -19,11 +20,11 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from minimrcnn.ablations import panel as widgets
-from minimrcnn.ablations import previews
+from minimrcnn.ablations import previews, sweep
 from minimrcnn.ablations import results as ablation_results
-from minimrcnn.ablations import sweep as ablate
-from minimrcnn.ablations.sets import SETS, Variant, variants
+from minimrcnn.ablations.panel import AblationPanel
+from minimrcnn.ablations.sets import SETS, STUDIES, Variant, study_of, variants
+from minimrcnn.errors import ConfigError, DataError
 
 TINY = (
     "model.fpn_channels=32",
@@ -76,15 +77,15 @@ def fake_eval(name: str, seed: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> Path:
-    """results.json written by the real ablate.run_sets, with run_variant replaced by fake_eval."""
+def fake_sweep(tmp_path_factory) -> Path:
+    """results.json written by the real sweep.run_sets, with run_variant replaced by fake_eval."""
     out = tmp_path_factory.mktemp("ablations")
-    real = ablate.run_variant
-    ablate.run_variant = lambda v, seed, iters, out, data_root, progress=False: fake_eval(v.name, seed)
+    real = sweep.run_variant
+    sweep.run_variant = lambda v, seed, iters, out, data_root, progress=False: fake_eval(v.name, seed)
     try:
-        ablate.run_sets(list(SETS), [0, 1], 7, out, progress=False)
+        sweep.run_sets(list(STUDIES["shapes"].sets), [0, 1], 7, out, progress=False)
     finally:
-        ablate.run_variant = real
+        sweep.run_variant = real
     return out / "results.json"
 
 
@@ -99,8 +100,8 @@ def bar_heights(ax) -> list[float]:
     return [round(p.get_height(), 4) for p in ax.patches]
 
 
-def test_factorial_interaction_is_paired_by_seed(sweep):
-    results = ablation_results.load_results(sweep)
+def test_factorial_interaction_is_paired_by_seed(fake_sweep):
+    results = ablation_results.load_results(fake_sweep)
     # RoIAlign's gain: with sigmoid 30 - 25 = 5 points on both seeds; with softmax 20 - 14 = 6 (seed 0)
     # and 21 - 15.5 = 5.5 (seed 1). Interaction per seed: -1.0 and -0.5.
     mean, spread, n = ablation_results.interaction(results)
@@ -112,8 +113,8 @@ def test_factorial_interaction_is_paired_by_seed(sweep):
     assert ablation_results.interaction(empty)[2] == 0
 
 
-def test_table_rows_and_verdicts(sweep):
-    results = ablation_results.load_results(sweep)
+def test_table_rows_and_verdicts(fake_sweep):
+    results = ablation_results.load_results(fake_sweep)
     rows = ablation_results.table_rows(results, "mask_loss")
     assert [r["variant"] for r in rows] == ["softmax", "agnostic", "baseline"]
     # the baseline is named by its role in the set, and the role is a field of its own
@@ -144,7 +145,7 @@ def test_table_rows_and_verdicts(sweep):
     gain, spread, n = ablation_results.compare(results, "baseline", "softmax")
     assert gain == pytest.approx(10.0) and spread == pytest.approx(0.0, abs=1e-9) and n == 2
     # paired by the runs' folders: the sweep's eval.json files are fakes here, so write two
-    runs = sweep.parent / "runs"
+    runs = fake_sweep.parent / "runs"
     for name, ap in (("baseline", 0.30), ("softmax", 0.21)):
         (runs / f"{name}-s1").mkdir(parents=True, exist_ok=True)
         (runs / f"{name}-s1" / "eval.json").write_text(json.dumps({"iteration": 7, "segm": {"AP": ap}}))
@@ -169,7 +170,7 @@ def test_table_rows_and_verdicts(sweep):
         "the paper's direction"
     ]
     # results.md (written by run_sets): each set's table under the paper's numbers, from the same rows
-    md = (sweep.parent / "results.md").read_text()
+    md = (fake_sweep.parent / "results.md").read_text()
     assert "## Mask loss (Table 2b)\n\n_paper, ResNet-50-C4, COCO minival, mask AP (Table 2b and text): " \
         "softmax over classes 24.8, class-agnostic sigmoid 29.7, per-class sigmoid 30.3_" in md  # fmt: skip
     assert ablation_results.table_markdown(rows, "mask_loss") in md
@@ -180,8 +181,8 @@ def test_table_rows_and_verdicts(sweep):
     assert box[0]["mask AP"] is None and box[0]["box AP"] == pytest.approx(33.5)
 
 
-def test_panel_set_and_variant_selection(sweep, tmp_path):
-    panel = widgets.AblationPanel(sweep, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
+def test_panel_set_and_variant_selection(fake_sweep, tmp_path):
+    panel = AblationPanel(fake_sweep, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
     assert panel.set_selector.value == "pooler"
     # what a browser test finds: one drop-down (the set), one button ("run live"), a progress bar,
     # the table and the outputs of the bars and the masks
@@ -217,7 +218,7 @@ def test_panel_set_and_variant_selection(sweep, tmp_path):
 
 
 def test_panel_without_results(tmp_path):
-    panel = widgets.AblationPanel(tmp_path / "missing.json", data_root=tmp_path, live_out=tmp_path / "live")
+    panel = AblationPanel(tmp_path / "missing.json", data_root=tmp_path, live_out=tmp_path / "live")
     assert panel.results is None and "No ablation results" in panel.status.value
     assert all(r["source"] == "not run" for r in panel.rows)
     paper = {"roipool": 26.9, "roiwarp": 27.2, "baseline": 30.3}
@@ -229,12 +230,12 @@ def test_panel_without_results(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def live_panel(sweep, tmp_path_factory):
+def live_panel(fake_sweep, tmp_path_factory):
     """Click "run live" for one variant with a 4-iteration budget on a tiny generated dataset, and click it
     again while it trains (the second click must not start a second run)."""
     root = tmp_path_factory.mktemp("live")
-    panel = widgets.AblationPanel(
-        sweep,
+    panel = AblationPanel(
+        fake_sweep,
         data_root=root / "shapes",
         live_out=root / "out",
         live_iters=4,
@@ -334,21 +335,151 @@ def test_finished_runs_are_reused_only_with_the_same_configuration(live_panel):
     out, data_root = root / "out", str(root / "shapes")
     softmax = variants()["softmax"]
     same = Variant("softmax", softmax.label, softmax.overrides + TINY)
-    done = ablate.finished(same, 0, 4, out, data_root)
+    done = sweep.finished(same, 0, 4, out, data_root)
     assert done is not None and done["seed"] == 0 and done["iteration"] == 4
-    assert ablate.finished(same, 0, 5, out, data_root) is None  # another budget
-    assert ablate.finished(same, 1, 4, out, data_root) is None  # another seed: never ran
+    assert sweep.finished(same, 0, 5, out, data_root) is None  # another budget
+    assert sweep.finished(same, 1, 4, out, data_root) is None  # another seed: never ran
     # the preset changed since (here: a variant override differs): the old run must not be reused
     changed = Variant("softmax", softmax.label, (*same.overrides, "model.box_head_dim=32"))
-    assert ablate.finished(changed, 0, 4, out, data_root) is None
+    assert sweep.finished(changed, 0, 4, out, data_root) is None
     # a run saved before a config field existed ran with that field's default
     config = out / "runs" / "softmax-s0" / "config.json"
     original = config.read_text()
     saved = json.loads(original)
     del saved["model"]["box_head_convs"]  # the preset keeps its default, 4
     config.write_text(json.dumps(saved))
-    assert ablate.finished(same, 0, 4, out, data_root) is not None
+    assert sweep.finished(same, 0, 4, out, data_root) is not None
     saved["model"]["box_head_convs"] = 2
     config.write_text(json.dumps(saved))
-    assert ablate.finished(same, 0, 4, out, data_root) is None
+    assert sweep.finished(same, 0, 4, out, data_root) is None
+    # the config's name is a label, not a setting
+    saved = dict(json.loads(original), name="another-name")
+    config.write_text(json.dumps(saved))
+    assert sweep.finished(same, 0, 4, out, data_root) is not None
     config.write_text(original)
+
+
+# ------------------------------------------------------------------------------- the results file (issue 28)
+def test_panel_reads_the_results_json_of_a_folder(fake_sweep, tmp_path):
+    """The sweep's --out folder names its results as well as the results.json in it."""
+    panel = AblationPanel(fake_sweep.parent, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
+    assert panel.results is not None and panel.results_path == fake_sweep
+    assert "No ablation results" not in panel.status.value
+    assert [(r["source"], r["seeds"]) for r in panel.rows] == [("7 it", 2)] * 3
+    assert ablation_results.load_results(fake_sweep.parent) == ablation_results.load_results(fake_sweep)
+    # a folder without results.json: the message names the file it looked for
+    panel = AblationPanel(tmp_path, data_root=tmp_path / "no_data", live_out=tmp_path / "live")
+    assert panel.results is None and f"{(tmp_path / 'results.json').as_posix()} yet" in panel.status.value
+
+
+def _without_table(text: str) -> str:
+    return json.dumps({k: v for k, v in json.loads(text).items() if k != "table"})
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        pytest.param(lambda text: text[: len(text) // 2], "not valid JSON", id="truncated"),
+        pytest.param(lambda text: "[1, 2]", "a JSON list, not an object", id="a-list"),
+        pytest.param(_without_table, '"table" is missing', id="no-table"),
+        pytest.param(
+            lambda text: json.dumps({**json.loads(text), "seeds": 3}),
+            '"seeds" is not a list',
+            id="seeds-a-number",
+        ),
+        pytest.param(
+            lambda text: json.dumps({**json.loads(text), "table": {"baseline": [0.3]}}),
+            'table entry "baseline"',
+            id="row-a-list",
+        ),
+        pytest.param(
+            lambda text: json.dumps({**json.loads(text), "sets": {"pooling": {}}}),
+            "unknown set(s) pooling",
+            id="unknown-set",
+        ),
+    ],
+)
+def test_a_damaged_results_json_is_one_line_naming_the_file(fake_sweep, tmp_path, damage, problem):
+    bad = tmp_path / "results.json"
+    bad.write_text(damage(fake_sweep.read_text()))
+    with pytest.raises(DataError) as err:
+        ablation_results.load_results(bad)
+    message = str(err.value)
+    assert message.startswith(bad.as_posix() + ": ") and problem in message and "\n" not in message
+    panel = AblationPanel(tmp_path, data_root=tmp_path / "no_data", live_out=tmp_path / "live")  # no raise
+    assert panel.results is None and "cannot read the results" in panel.status.value
+    assert problem.replace('"', "&quot;") in panel.status.value
+    assert all(r["source"] == "not run" for r in panel.rows)  # the paper's numbers still shown
+
+
+# ----------------------------------------------------------------------------------------- the sweep itself
+def test_every_committed_run_is_reused(monkeypatch):
+    """The committed sweeps of chapters 09 and 10 (results/*/runs) are found finished with the sets' current
+    configurations: nothing would train, and their summary is the committed results.json."""
+    from minimrcnn.engine import trainer
+
+    monkeypatch.setattr(trainer, "train", lambda *a, **k: pytest.fail("a committed run would train again"))
+    for study in STUDIES.values():
+        committed = ablation_results.load_results(study.out)
+        assert committed is not None, f"no committed results in {study.out}"
+        sets = list(committed["sets"])
+        assert study_of(sets) is study and committed["iters"] == study.iters
+        again = sweep.run_sets(
+            sets, committed["seeds"], study.iters, Path(study.out), progress=False, dry_run=True
+        )
+        assert {n: len(r) for n, r in again["runs"].items()} == {
+            n: len(committed["seeds"]) for n in again["labels"]
+        }, study.name
+        assert again == committed, study.name
+
+
+def test_sweep_lines_are_plain_when_not_a_terminal(monkeypatch, tmp_path, capsys):
+    """One line per run, never a carriage return (stdout here is pytest's capture, not a terminal); a run
+    that finished earlier is reused, a dry run trains nothing and writes nothing."""
+    calls = []
+
+    def fake_run(v, seed, iters, out, data_root, progress=False):
+        calls.append((v.name, seed))
+        return fake_eval(v.name, seed)
+
+    monkeypatch.setattr(sweep, "run_variant", fake_run)
+    sweep.run_sets(["mask_branch"], [0, 1], 7, tmp_path, progress=True)
+    out = capsys.readouterr().out
+    assert "\r" not in out and calls == [("no_mask", 0), ("baseline", 0), ("no_mask", 1), ("baseline", 1)]
+    lines = out.splitlines()
+    assert (
+        lines[0]
+        == f"[1/4] no mask branch, seed 0: training 7 iterations in {tmp_path / 'runs' / 'no_mask-s0'}"
+    )
+    assert lines[1].startswith("[1/4] no mask branch, seed 0: box AP 33.0 (") and len(lines) == 8
+    assert json.loads((tmp_path / "results.json").read_text())["table"]["no_mask"]["bbox"]["seeds"] == 2
+    (tmp_path / "results.json").unlink()
+    sweep.main(["--sets", "mask_branch", "--seeds", "0", "--iters", "7", "--out", str(tmp_path), "--dry-run"])
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "[1/2] no mask branch, seed 0: would train",
+        "[2/2] RoIAlign, sigmoid, FCN-4, 28x28, seed 0: would train",
+    ]
+    assert not (tmp_path / "results.json").exists() and len(calls) == 4
+
+
+def test_studies_and_their_sets():
+    # run folders are named by variant: a name means one configuration in every study
+    names = [v.name for s in SETS.values() for v in s.variants]
+    assert len(variants()) == len(
+        {(v.name, v.overrides, v.preset) for s in SETS.values() for v in s.variants}
+    )
+    assert set(names) == set(variants())
+    assert sorted(s for st in STUDIES.values() for s in st.sets) == sorted(SETS)  # each set in one study
+    assert study_of(["pooler", "factorial"]) is STUDIES["shapes"]
+    assert study_of(["keypoint_pooler"]) is STUDIES["keypoints"]
+    with pytest.raises(ConfigError, match="one at a time"):
+        study_of(["pooler", "keypoint_pooler"])
+    with pytest.raises(ConfigError, match="unknown ablation set"):
+        study_of(["pooling"])
+    # the keypoint sets compare with figures_cpu itself, in keypoint AP
+    kp = SETS["keypoint_pooler"]
+    assert kp.metric == "keypoint AP" and kp.paper_gaps() == [("keypoint", "keypoint_roipool", 4.4)]
+    assert SETS["keypoint_multitask"].paper_gaps() == [("keypoint", "keypoint_mask", -0.4)]
+    with pytest.raises(SystemExit):
+        sweep.main(["--study", "keypoints", "--sets", "pooler", "--dry-run"])

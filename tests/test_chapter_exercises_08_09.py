@@ -2,7 +2,7 @@
 
 The solutions are checked against the reference implementations: ``mask_iou`` against
 ``pycocotools.mask.iou``, ``interpolated_ap`` against ``COCOeval``'s accumulated precision on a tiny dataset,
-and ``paired_gain`` against ``minimrcnn.ablation_results.compare`` on a results dict.
+and ``paired_gain`` against ``minimrcnn.ablations.results.compare`` on a results dict.
 """
 
 from __future__ import annotations

@@ -72,10 +72,17 @@ def test_oks_equals_cocoeval():
 
 
 def test_keypoint_sweep_configs_and_summary(monkeypatch, tmp_path):
-    from minimrcnn import ablate_keypoints as ak
+    """Chapter 10's study is sets like chapter 09's: figures_cpu plus one change, the same runner, the same
+    summary."""
+    from minimrcnn.ablations import sweep
+    from minimrcnn.ablations.results import table_rows, verdicts
+    from minimrcnn.ablations.sets import SETS, STUDIES
+    from minimrcnn.engine.evaluator import KEYPOINT_METRICS
 
-    pool = ak.sweep_config(ak.SETS["pooler"][2][0], seed=2, iters=40)
-    both = ak.sweep_config(ak.SETS["mask"][2][1], seed=1, iters=40)
+    roipool, baseline = SETS["keypoint_pooler"].variants
+    both = SETS["keypoint_multitask"].variants[1]
+    pool = sweep.ablation_config(roipool, seed=2, iters=40)
+    both = sweep.ablation_config(both, seed=1, iters=40)
     assert (pool.model.pooler, pool.model.mask_on, pool.train.seed, pool.train.iters) == (
         "roipool",
         False,
@@ -84,39 +91,61 @@ def test_keypoint_sweep_configs_and_summary(monkeypatch, tmp_path):
     )
     assert both.model.mask_on and both.model.keypoint_on and both.model.pooler == "roialign"
     assert pool.train.time_budget_s == 0  # the same budget in iterations whatever the machine
+    assert pool.train.data_root == "data/figures" and pool.model.num_keypoints == 9
+    # the baseline is figures_cpu itself (with the mask head width its runs recorded)
+    base = sweep.ablation_config(baseline, seed=0, iters=40)
+    assert base.model.pooler == "roialign" and not base.model.mask_on and base.model.keypoint_on
 
     calls = []
 
-    def fake_run(v, seed, iters, runs, data_root):
+    def fake_run(v, seed, iters, out, data_root, progress=False):
         calls.append((v.name, seed))
-        ap = {"roipool": 0.2, "keypoint": 0.3, "keypoint_mask": 0.31}[v.name] + 0.01 * seed
-        return {"seed": seed, "keypoints": dict.fromkeys(ak.METRICS, ap)}
+        ap = {"keypoint_roipool": 0.2, "keypoint": 0.3, "keypoint_mask": 0.31}[v.name] + 0.01 * seed
+        return {
+            "iteration": iters,
+            "seed": seed,
+            "keypoints": dict.fromkeys(KEYPOINT_METRICS, ap),
+            "bbox": dict.fromkeys(("AP", "AP50", "AP75", "APs", "APm", "APl"), 0.5),
+        }
 
-    monkeypatch.setattr(ak, "run_one", fake_run)
-    results = ak.run_sets(["pooler", "mask"], [0, 1, 2], 40, tmp_path, tmp_path / "runs")
-    assert calls[:3] == [("roipool", 0), ("keypoint", 0), ("keypoint_mask", 0)]  # seeds outermost
+    monkeypatch.setattr(sweep, "run_variant", fake_run)
+    results = sweep.run_sets(list(STUDIES["keypoints"].sets), [0, 1, 2], 40, tmp_path, progress=False)
+    assert calls[:3] == [("keypoint_roipool", 0), ("keypoint", 0), ("keypoint_mask", 0)]  # seeds outermost
     assert len(calls) == 9  # the RoIAlign keypoint-only runs serve both tables
-    row = results["table"]["keypoint"]
-    assert row["AP"] == pytest.approx(31.0) and row["AP_std"] == pytest.approx(1.0)
+    row = results["table"]["keypoint"]["keypoints"]
+    assert row["AP"] == pytest.approx(31.0) and row["AP_std"] == pytest.approx(1.0) and row["seeds"] == 3
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["sets"]["pooler"]["paper"]["keypoint"][0] == 64.2
+    assert (
+        saved == json.loads(json.dumps(results))
+        and "Keypoint ablations on figures (40 iterations" in (tmp_path / "results.md").read_text()
+    )
+    rows = table_rows(results, "keypoint_pooler")
+    assert [(r["label"], r["keypoint AP"], r["paper AP"]) for r in rows] == [
+        ("RoIPool, keypoint-only", 21.0, 59.8),
+        ("RoIAlign, keypoint-only (figures_cpu)", 31.0, 64.2),
+    ]
+    assert verdicts(results, "keypoint_pooler")[0].startswith(
+        "RoIAlign, keypoint-only (figures_cpu) vs RoIPool, keypoint-only: +10.0 ± 0.0 over 3 seeds "
+        "keypoint AP (paper: +4.4)"
+    )
 
 
 def test_keypoint_sweep_reuses_a_finished_run(monkeypatch, tmp_path):
     """A run folder whose config.json (as the trainer writes it, with its "effective" schedule) matches the
     sweep's configuration and whose eval.json reached the budget is read, not trained again."""
-    from minimrcnn import ablate_keypoints as ak
+    from minimrcnn.ablations import sweep
+    from minimrcnn.ablations.sets import SETS
     from minimrcnn.engine import trainer
 
-    variant = ak.SETS["pooler"][2][0]
-    cfg = ak.sweep_config(variant, seed=1, iters=40)
-    run_dir = tmp_path / f"{variant.name}-s1"
-    run_dir.mkdir()
+    variant = SETS["keypoint_pooler"].variants[0]
+    cfg = sweep.ablation_config(variant, seed=1, iters=40)
+    run_dir = tmp_path / "runs" / f"{variant.name}-s1"
+    run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "effective": {"iters": 40}}))
     metrics = {"keypoints": {"AP": 0.25}, "bbox": {"AP": 0.3}}
-    (run_dir / "eval.json").write_text(json.dumps({"iteration": 40, "seconds": 9.0, **metrics}))
+    (run_dir / "eval.json").write_text(json.dumps({"iteration": 40, **metrics}))
     monkeypatch.setattr(trainer, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
-    assert ak.run_one(variant, 1, 40, tmp_path) == {"seed": 1, "seconds": 9.0, **metrics}
+    assert sweep.run_variant(variant, 1, 40, tmp_path) == {"iteration": 40, **metrics, "seed": 1}
     (run_dir / "eval.json").write_text(json.dumps({"iteration": 20, **metrics}))  # stopped early: redo
     with pytest.raises(pytest.fail.Exception, match="trained again"):
-        ak.run_one(variant, 1, 40, tmp_path)
+        sweep.run_variant(variant, 1, 40, tmp_path)

@@ -2,33 +2,36 @@
 train one of its variants live.
 
     from minimrcnn.ablations.panel import AblationPanel
-    AblationPanel("results/ablations/results.json")        # in a notebook cell
+    AblationPanel("results/ablations")        # in a notebook cell: the sweep's folder or its results.json
 
-The panel only arranges pieces that live elsewhere: the sets (`ablation_sets`), the tables and verdicts
-(`ablation_results`), the bars (`ablation_plots`), the predicted masks (`previews`) and the training
-(`ablate.run_variant`). ipywidgets is imported only when a panel is made.
+The panel only arranges pieces that live elsewhere: the sets (`sets`), the tables and verdicts (`results`),
+the bars (`plots`), the predicted masks (`previews`) and the training (`sweep.run_variant`). ipywidgets is
+imported only when a panel is made.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablations import sweep as ablate
 from minimrcnn.ablations.plots import set_figure
 from minimrcnn.ablations.previews import SAMPLE_IMAGE_IDS, load_samples, mask_figure
 from minimrcnn.ablations.results import (
     RESULTS,
     load_results,
     missing_message,
+    results_file,
     summarize,
     table_html,
     table_rows,
 )
-from minimrcnn.ablations.sets import SETS, variants
+from minimrcnn.ablations.sets import SETS, STUDIES, variants
+from minimrcnn.ablations.sweep import run_variant
 from minimrcnn.display import show_jpeg
+from minimrcnn.errors import DataError
 from minimrcnn.live import progress_line
 
 
@@ -39,21 +42,25 @@ def run_live(
     out: str | Path = "runs/ablate_live",
     data_root: str | Path = "data/shapes",
     extra_overrides: tuple[str, ...] = (),
-    on_log=None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one variant now (`ablate.run_variant`), draw its sample predictions, and return
+    """Train and evaluate one variant now (`sweep.run_variant`), draw its sample predictions, and return
     {"iters", "eval", "table" (summarize's row)}. `extra_overrides` (e.g. a smaller dataset) are appended
     to the variant's own; `on_log(record)` gets the trainer's log records while it trains."""
     variant = variants()[name]
     variant = replace(variant, overrides=tuple(variant.overrides) + tuple(extra_overrides))
     out = Path(out)
-    ev = ablate.run_variant(variant, seed, iters, out, str(data_root), progress=False, on_log=on_log)
+    ev = run_variant(variant, seed, iters, out, str(data_root), progress=False, on_log=on_log)
     load_samples(out / "runs" / f"{name}-s{seed}", data_root)  # draws the new run's sample predictions
     return {"iters": iters, "eval": ev, "table": summarize({name: [ev]})[name]}
 
 
 class AblationPanel:
     """Set chooser, variant multi-select, AP table, bar chart, predicted masks and a "run live" button.
+
+    `results_path`: a sweep's results.json or the folder that holds it (the sweep's --out). Without results
+    (none yet, or a file that cannot be read: the status line says which and why) the panel shows the
+    paper's numbers only.
 
     What the callbacks produced is kept in `rows`, `bar_fig`, `mask_fig` and `status` (tests and curious
     readers can look at them directly). While a live run trains, `progress` counts its iterations, the
@@ -72,8 +79,11 @@ class AblationPanel:
     ):
         import ipywidgets as W
 
-        self.results_path = Path(results_path)
-        self.results = load_results(self.results_path)
+        self.results_path = results_file(results_path)
+        try:
+            self.results, problem = load_results(self.results_path), ""
+        except DataError as e:  # one line in the panel, not a traceback in the notebook
+            self.results, problem = None, str(e)
         self.data_root, self.live_out = data_root, Path(live_out)
         self.extra_overrides = tuple(extra_overrides)
         self.live: dict[str, dict[str, Any]] = {}
@@ -83,7 +93,7 @@ class AblationPanel:
         self.running = False
 
         self.set_selector = W.Dropdown(
-            options=[(s.title, s.name) for s in SETS.values()], value=set_name, description="set"
+            options=[(SETS[s].title, s) for s in STUDIES["shapes"].sets], value=set_name, description="set"
         )
         self.variant_selector = W.SelectMultiple(description="variants", rows=4)
         self.iters = W.BoundedIntText(value=live_iters, min=1, max=5000, description="iterations")
@@ -112,7 +122,9 @@ class AblationPanel:
         self.widget = W.VBox(
             [controls, live, self.status, self.table, self.plot_out, self.image_selector, self.mask_out]
         )
-        if self.results is None:
+        if problem:
+            self.status.value = f"<b>cannot read the results</b>: {html.escape(problem)}"
+        elif self.results is None:
             self.status.value = f"<i>{html.escape(missing_message(self.results_path))}</i>"
         self.refresh()
 

@@ -1,5 +1,5 @@
 """Bar charts of the ablation sets: our AP and AP75 per variant (error bars: spread over seeds), and the
-paper's AP beside them. They draw the rows of `ablation_results.table_rows`, so a live run is one more row.
+paper's AP beside them. They draw the rows of `results.table_rows`, so a live run is one more row.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def row_label(r: dict[str, Any]) -> str:
 def our_bars(ax: Axes, rows: list[dict[str, Any]], set_name: str) -> None:
     """AP and AP75 of the set's headline metric for every row that has it; error bars = spread over seeds."""
     aset = SETS[set_name]
-    key = "box" if aset.iou_type == "bbox" else "mask"
+    key = aset.word
     rows = [r for r in rows if r[f"{key} AP"] is not None]
     for j, metric in enumerate(("AP", "AP75")):
         xs = [i + (j - 0.5) * 0.38 for i in range(len(rows))]
@@ -55,7 +55,7 @@ def set_figure(rows: list[dict[str, Any]], set_name: str, names: list[str] | Non
     """Left: our bars for the rows with results (if any); right: the paper's. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    key = "box" if SETS[set_name].iou_type == "bbox" else "mask"
+    key = SETS[set_name].word
     ours = [r for r in rows if r[f"{key} AP"] is not None]
     if ours:
         fig = plt.figure(figsize=(max(3.6, 1.2 * len(ours)) + 3.4, 3.2))

@@ -5,7 +5,7 @@ val split and writes `<run_dir>/samples.json` (COCO results with RLE masks, a fe
 the ground truth next to the predictions of several runs. Checkpoints are too large to commit, the samples
 are not. After a sweep, while the checkpoints are still on disk:
 
-    python -m minimrcnn.previews results/ablations     # samples.json for every run that lacks one
+    python -m minimrcnn.ablations.previews results/ablations     # samples.json for every run lacking one
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def mask_figure(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m minimrcnn.previews",
+        prog="python -m minimrcnn.ablations.previews",
         description="Write samples.json (predicted masks on a few val images) for every "
         "run of an ablation sweep that has a checkpoint and no samples yet, or samples of an older run.",
     )

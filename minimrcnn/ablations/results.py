@@ -1,11 +1,12 @@
 """A sweep's results as numbers and tables: means and spreads over seeds, paired gains, Markdown and HTML.
 
-`python -m minimrcnn.ablate` writes `results.json`: {"iters", "seeds", "sets", "labels", "overrides",
+`python -m minimrcnn.ablations` writes `results.json`: {"iters", "seeds", "sets", "labels", "overrides",
 "table": summarize(runs), "runs": {variant: [eval per seed]}}. The functions here read it; what a set
-means (its variants, the paper's numbers) comes from `minimrcnn.ablation_sets`.
+means (its variants, the paper's numbers) comes from `minimrcnn.ablations.sets`.
 
 A table row is a dict: "variant" (name), "label", "role" ("baseline" or "variant"), "source" ("500 it",
-"live, 100 it" or "not run"), "seeds", "<mask|box> <AP|AP50|AP75>" and the same with " std", "paper AP".
+"live, 100 it" or "not run"), "seeds", "<mask|box|keypoint> <AP|AP50|AP75>" and the same with " std",
+"mask − box" (and its " std"), "paper AP".
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from minimrcnn.ablations.sets import BASELINE, SETS
+from minimrcnn.ablations.sets import BASELINE, SETS, STUDIES, TABLE_WORD, study_of
+from minimrcnn.engine.evaluator import KEYPOINT_METRICS, METRICS
+from minimrcnn.errors import DataError
 
-RESULTS = Path("results/ablations/results.json")
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+RESULTS = Path(STUDIES["shapes"].out) / "results.json"
 COLUMNS = ("mask AP", "mask AP50", "mask AP75", "box AP", "mask − box")
+KEYPOINT_COLUMNS = ("keypoint AP", "keypoint AP50", "keypoint AP75", "box AP")
 
 
 # --------------------------------------------------------------------------------------------- statistics
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """{variant: [eval per seed]} -> {variant: {"bbox"|"segm": {metric: mean, metric_std: spread, seeds}}},
-    plus "gap": mask AP - box AP (mean and spread of the per-seed differences) where both were measured.
+    """{variant: [eval per seed]} -> {variant: {"bbox"|"segm"|"keypoints": {metric: mean, metric_std: spread,
+    seeds}}}, plus "gap": mask AP - box AP (mean and spread of the per-seed differences) where both were
+    measured.
 
     Values in AP points (percent); the spread is the sample standard deviation, 0 for a single seed. A metric
     COCOeval found not applicable (None: no ground truth in that size range) stays None.
@@ -34,12 +38,12 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, evals in runs.items():
         table[name] = {}
-        for iou_type in ("bbox", "segm"):
+        for iou_type in ("bbox", "segm", "keypoints"):
             per_seed = [e[iou_type] for e in evals if iou_type in e]
             if not per_seed:
                 continue
             row: dict[str, float] = {}
-            for m in METRICS:  # (None: no object of that size)
+            for m in KEYPOINT_METRICS if iou_type == "keypoints" else METRICS:  # (None: no object that size)
                 row[m], row[f"{m}_std"] = points_mean_and_spread([s.get(m) for s in per_seed])
             row["seeds"] = len(per_seed)
             table[name][iou_type] = row
@@ -159,17 +163,57 @@ def verdicts(results: dict[str, Any] | None, set_name: str, runs_dir: str | Path
 
 
 # ------------------------------------------------------------------------------------------------ tables
-def load_results(path: str | Path = RESULTS) -> dict[str, Any] | None:
-    """The sweep's results.json (written by `python -m minimrcnn.ablate`), or None if it is not there."""
+def results_file(path: str | Path = RESULTS) -> Path:
+    """A sweep's results.json: `path` itself, or the results.json in it when it is a folder (the sweep's
+    --out)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return path / "results.json" if path.is_dir() else path
+
+
+def load_results(path: str | Path = RESULTS) -> dict[str, Any] | None:
+    """The sweep's results.json (written by `python -m minimrcnn.ablations`; `path` may be its folder), or
+    None if it is not there. A file that is not a sweep's results (truncated, or of another shape) is a
+    DataError whose one line names the file and what is wrong with it."""
+    path = results_file(path)
+    if not path.is_file():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(
+            f"{path.as_posix()}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno}; truncated?)"
+        ) from None
+    problem = shape_problem(results)
+    if problem:
+        raise DataError(f"{path.as_posix()}: not a sweep's results.json: {problem}")
+    return results
+
+
+def shape_problem(results: Any) -> str:
+    """What keeps `results` from being read as a sweep's results ("" when nothing does)."""
+    if not isinstance(results, dict):
+        return f"a JSON {type(results).__name__}, not an object"
+    fields = {"iters": int, "seeds": list, "sets": dict, "table": dict, "runs": dict}
+    for key, kind in fields.items():
+        if not isinstance(results.get(key), kind):
+            return f'"{key}" is missing' if key not in results else f'"{key}" is not a {kind.__name__}'
+    unknown = [s for s in results["sets"] if s not in SETS]
+    if unknown:
+        return f"unknown set(s) {', '.join(unknown)}"
+    for name, row in results["table"].items():
+        if not (isinstance(row, dict) and all(isinstance(r, dict) and "AP" in r for r in row.values())):
+            return f'the table entry "{name}" is not {{"bbox"|"segm"|...: {{"AP": ..., ...}}}}'
+    for name, evals in results["runs"].items():
+        if not (isinstance(evals, list) and all(isinstance(e, dict) and "seed" in e for e in evals)):
+            return f'the runs of "{name}" are not a list of evals with their seeds'
+    return ""
 
 
 def missing_message(path: str | Path = RESULTS) -> str:
     return (
-        f"No ablation results at {Path(path).as_posix()} yet: they are produced by "
-        "`python -m minimrcnn.ablate` (ten variants x three seeds of 900 iterations: about three hours on "
-        "a 2-core CPU). Showing the paper's numbers only."
+        f"No ablation results at {results_file(path).as_posix()} yet: they are produced by "
+        "`python -m minimrcnn.ablations` (ten variants x three seeds of 900 iterations: about three hours "
+        "on a 2-core CPU). Showing the paper's numbers only."
     )
 
 
@@ -178,10 +222,10 @@ def _row(set_name: str, name: str, table: dict[str, Any], source: str) -> dict[s
     r: dict[str, Any] = {
         "variant": name,
         "label": aset.label(name),
-        "role": "baseline" if name == BASELINE.name else "variant",
+        "role": "baseline" if name == aset.baseline.name else "variant",
         "source": source,
     }
-    for key, iou_type in (("mask", "segm"), ("box", "bbox")):
+    for iou_type, key in TABLE_WORD.items():
         t = table.get(iou_type)
         for m in ("AP", "AP50", "AP75"):
             r[f"{key} {m}"] = None if t is None else round(t[m], 1)
@@ -189,7 +233,7 @@ def _row(set_name: str, name: str, table: dict[str, Any], source: str) -> dict[s
     gap = table.get("gap")
     r["mask − box"] = None if gap is None else round(gap["AP"], 1)
     r["mask − box std"] = None if gap is None else round(gap["AP_std"], 1)
-    r["seeds"] = (table.get("segm") or table.get("bbox") or {}).get("seeds", 0)
+    r["seeds"] = (table.get("segm") or table.get("keypoints") or table.get("bbox") or {}).get("seeds", 0)
     r["paper AP"] = aset.paper.get(name, {}).get("AP")
     return r
 
@@ -214,18 +258,24 @@ def table_rows(
     return rows
 
 
+def columns(set_name: str) -> tuple[str, ...]:
+    """The numbers a set's table shows: mask and box AP for chapter 09's sets, keypoint and box AP for
+    chapter 10's."""
+    return KEYPOINT_COLUMNS if SETS[set_name].iou_type == "keypoints" else COLUMNS
+
+
 def _cell(r: dict[str, Any], key: str) -> str:
     if r[key] is None:
         return "—"
     return f"{r[key]:.1f} ± {r[key + ' std']:.1f}" if r["seeds"] > 1 else f"{r[key]:.1f}"
 
 
-def _cells(r: dict[str, Any]) -> list[str]:
+def _cells(r: dict[str, Any], set_name: str) -> list[str]:
     """What one row shows: the variant (its role in brackets), the runs, our numbers, the paper's AP."""
     label = f"{r['label']} ({r['role']})" if r["role"] == "baseline" else r["label"]
     runs = r["source"] if r["seeds"] == 0 else f"{r['seeds']} seed{'s' * (r['seeds'] > 1)}, {r['source']}"
     paper = "—" if r["paper AP"] is None else f"{r['paper AP']:.1f}"
-    return [label, runs, *(_cell(r, k) for k in COLUMNS), paper]
+    return [label, runs, *(_cell(r, k) for k in columns(set_name)), paper]
 
 
 def size_rows(results: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
@@ -257,19 +307,19 @@ def size_markdown(results: dict[str, Any], names: list[str]) -> str:
 
 def table_markdown(rows: list[dict[str, Any]], set_name: str) -> str:
     """The rows as a Markdown table (mean ± spread over seeds; the paper's AP in the last column)."""
-    head = ["variant", "runs", *COLUMNS, f"paper {SETS[set_name].metric}"]
+    head = ["variant", "runs", *columns(set_name), f"paper {SETS[set_name].metric}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cells(r, set_name)) + " |" for r in rows]
     return "\n".join(lines)
 
 
 def table_html(rows: list[dict[str, Any]], set_name: str) -> str:
     """The same table as HTML, with the paper's setting and note underneath (what the panel shows)."""
     aset = SETS[set_name]
-    head = ["variant", "runs", *COLUMNS, f"paper {aset.metric}"]
+    head = ["variant", "runs", *columns(set_name), f"paper {aset.metric}"]
     out = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r, set_name)) + "</tr>")
     out.append("</table>")
     out.append(f"<p><i>paper: {html.escape(aset.paper_setting)}. {html.escape(aset.note)}</i></p>")
     return "\n".join(out)
@@ -277,7 +327,8 @@ def table_html(rows: list[dict[str, Any]], set_name: str) -> str:
 
 def results_markdown(results: dict[str, Any]) -> str:
     """results.md: every set of the sweep, its table and the paper's numbers."""
-    lines = [f"# Ablations on shapes ({results['iters']} iterations, seeds {results['seeds']})", ""]
+    study = study_of(list(results["sets"]))
+    lines = [f"# {study.title} ({results['iters']} iterations, seeds {results['seeds']})", ""]
     for set_name in results["sets"]:
         aset = SETS[set_name]
         names = [n for n in aset.names if n in results["table"]]

@@ -1,9 +1,11 @@
-"""The ablation sets of chapter 09 as data: what each set changes, and what the paper measured for it.
+"""The ablation sets of chapters 09 and 10 as data: what each set changes, and what the paper measured.
 
-A set is the paper's question (RoIPool or RoIAlign? softmax or sigmoid? ...) asked in miniature: a few
-variants, each the `shapes_cpu` preset with one or two `key=value` overrides, always next to the baseline.
-Everything else reads these descriptions: `ablate` trains the variants, `ablation_results` tabulates and
-compares them, `ablation_plots` draws them, the panel in `widgets` shows them.
+A set is one of the paper's questions (RoIPool or RoIAlign? softmax or sigmoid? ...) asked in miniature: a
+few variants, each a CPU preset with one or two `key=value` overrides, always next to that preset itself
+(the set's baseline). A study is the sets that share a preset, an iteration budget and a results folder:
+chapter 09's on the shapes (`shapes_cpu`, masks), chapter 10's on the stick figures (`figures_cpu`,
+keypoints). Everything else reads these descriptions: `sweep` trains the variants, `results` tabulates and
+compares them, `plots` draws them, the `panel` shows them.
 
     from minimrcnn.ablations.sets import SETS
     SETS["pooler"].label("baseline")      # 'RoIAlign': what the baseline stands for in this set
@@ -14,17 +16,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from minimrcnn.errors import ConfigError
+
 PAPER_METRICS = ("AP", "AP50", "AP75")
+TABLE_WORD = {"segm": "mask", "bbox": "box", "keypoints": "keypoint"}  # COCOeval's iou_type -> tables' word
 
 
 @dataclass(frozen=True)
 class Variant:
-    name: str  # short id, used in folder names and as the key of every table
+    name: str  # short id, used in folder names and as the key of every table (unique over all studies)
     label: str  # what a table or a bar shows
     overrides: tuple[str, ...] = ()  # `key=value` changes to the preset
+    preset: str = "shapes_cpu"  # the preset the overrides change
 
 
 BASELINE = Variant("baseline", "RoIAlign, sigmoid, FCN-4, 28x28")  # the shapes_cpu preset itself
+# figures_cpu with the 64-channel mask head shapes_cpu had when chapter 10's runs were made (figures_cpu pins
+# the rest of that preset). Only keypoint_mask builds a mask head, but every run's config.json records its
+# width, and a run is reused only when its whole configuration matches.
+FIGURES_AS_RUN = ("model.mask_head_dim=64",)
+KEYPOINT_BASELINE = Variant(
+    "keypoint", "RoIAlign, keypoint-only (figures_cpu)", FIGURES_AS_RUN, "figures_cpu"
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +46,9 @@ class AblationSet:
 
     paper:   the paper's numbers per variant, {"AP": ..., "AP50": ..., "AP75": ...} in the set's metric
              (COCO, percent); variants the paper did not run are absent.
-    iou_type: the headline metric: "segm" (mask AP) or "bbox" (box AP, for the mask-branch question).
+    iou_type: the headline metric: "segm" (mask AP), "bbox" (box AP, for the mask-branch question) or
+             "keypoints" (keypoint AP).
+    baseline: the preset itself, which every variant is compared with.
     """
 
     name: str
@@ -44,31 +59,37 @@ class AblationSet:
     paper_setting: str = "not ablated in the paper"
     paper: dict[str, dict[str, float]] = field(default_factory=dict)
     note: str = ""
+    baseline: Variant = BASELINE
 
     @property
     def names(self) -> list[str]:
         return [v.name for v in self.variants]
 
     @property
+    def word(self) -> str:
+        """What the tables call the headline metric's kind: 'mask', 'box' or 'keypoint'."""
+        return TABLE_WORD[self.iou_type]
+
+    @property
     def metric(self) -> str:
-        """The headline metric in words: 'mask AP' or 'box AP'."""
-        return "box AP" if self.iou_type == "bbox" else "mask AP"
+        """The headline metric in words: 'mask AP', 'box AP' or 'keypoint AP'."""
+        return f"{self.word} AP"
 
     def label(self, name: str) -> str:
         """A variant's short name in this set (the baseline by its role here)."""
-        if name == BASELINE.name:
+        if name == self.baseline.name:
             return self.baseline_role
         return next((v.label for v in self.variants if v.name == name), name)
 
     def paper_gaps(self) -> list[tuple[str, str, float]]:
         """The paper's claims here: (baseline, variant, baseline AP - variant AP) for each variant it ran."""
-        base = self.paper.get(BASELINE.name, {}).get("AP")
+        base = self.paper.get(self.baseline.name, {}).get("AP")
         if base is None:
             return []
         return [
-            (BASELINE.name, n, round(base - ap["AP"], 1))
+            (self.baseline.name, n, round(base - ap["AP"], 1))
             for n, ap in self.paper.items()
-            if n != BASELINE.name
+            if n != self.baseline.name
         ]
 
     def paper_line(self) -> str:
@@ -150,8 +171,11 @@ SETS: dict[str, AblationSet] = {
             (
                 Variant("roipool", "RoIPool", ("model.pooler=roipool",)),
                 Variant("softmax", "softmax over classes", ("model.mask_loss=softmax",)),
-                Variant("roipool_softmax", "RoIPool + softmax",
-                        ("model.pooler=roipool", "model.mask_loss=softmax")),  # fmt: skip
+                Variant(
+                    "roipool_softmax",
+                    "RoIPool + softmax",
+                    ("model.pooler=roipool", "model.mask_loss=softmax"),
+                ),
                 BASELINE,
             ),
             baseline_role="RoIAlign + sigmoid",
@@ -173,10 +197,104 @@ SETS: dict[str, AblationSet] = {
             note="The same network with and without the mask branch (Faster R-CNN with RoIAlign): +0.9 box "
             "AP from multi-task training alone (Table 5, person only, R50-FPN minival: 52.5 -> 53.6).",
         ),
+        AblationSet(
+            "keypoint_pooler",
+            "Keypoints: RoIPool vs RoIAlign (Table 6)",
+            (
+                Variant(
+                    "keypoint_roipool",
+                    "RoIPool, keypoint-only",
+                    (*FIGURES_AS_RUN, "model.pooler=roipool"),
+                    "figures_cpu",
+                ),
+                KEYPOINT_BASELINE,
+            ),
+            baseline_role=KEYPOINT_BASELINE.label,
+            iou_type="keypoints",
+            paper_setting="ResNet-50-FPN, COCO minival, keypoint AP (Table 6)",
+            paper={
+                "keypoint_roipool": {"AP": 59.8, "AP50": 86.2, "AP75": 66.7, "APm": 55.1, "APl": 67.4},
+                "keypoint": {"AP": 64.2, "AP50": 86.6, "AP75": 69.7, "APm": 58.7, "APl": 73.0},
+            },
+            note="A keypoint is one pixel of the paper's 56x56 heatmap: RoIPool's half-cell shifts hurt it "
+            "more than they hurt masks (+4.4 keypoint AP for RoIAlign, against +3.4 mask AP in Table 2c).",
+            baseline=KEYPOINT_BASELINE,
+        ),
+        AblationSet(
+            "keypoint_multitask",
+            "Keypoints: keypoint-only vs keypoint & mask (Table 4)",
+            (
+                KEYPOINT_BASELINE,
+                Variant(
+                    "keypoint_mask",
+                    "RoIAlign, keypoint & mask",
+                    (*FIGURES_AS_RUN, "model.mask_on=true"),
+                    "figures_cpu",
+                ),
+            ),
+            baseline_role=KEYPOINT_BASELINE.label,
+            iou_type="keypoints",
+            paper_setting="ResNet-50-FPN, COCO test-dev, keypoint AP (Table 4)",
+            paper={
+                "keypoint": {"AP": 62.7, "AP50": 87.0, "AP75": 68.4, "APm": 57.4, "APl": 71.1},
+                "keypoint_mask": {"AP": 63.1, "AP50": 87.3, "AP75": 68.7, "APm": 57.8, "APl": 71.4},
+            },
+            note="Multi-task training: the mask branch helps the keypoint model a little (+0.4 keypoint AP).",
+            baseline=KEYPOINT_BASELINE,
+        ),
     )
 }
 
 
+@dataclass(frozen=True)
+class Study:
+    """The sets one sweep runs together: one preset, one iteration budget, one results folder."""
+
+    name: str
+    title: str  # the heading of the sweep's results.md
+    sets: tuple[str, ...]
+    iters: int  # iterations per run (the same for every variant and seed)
+    out: str  # results folder: results.json, results.md, results.png and runs/<variant>-s<seed>/
+
+
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        # chapter 09; 900 iterations: long enough for the variants to separate beyond the seeds' spread
+        # (what the baseline reaches: benchmarks/RESULTS.md)
+        Study(
+            "shapes",
+            "Ablations on shapes",
+            ("pooler", "mask_loss", "mask_head", "resolution", "factorial", "mask_branch"),
+            iters=900,
+            out="results/ablations",
+        ),
+        # chapter 10
+        Study(
+            "keypoints",
+            "Keypoint ablations on figures",
+            ("keypoint_pooler", "keypoint_multitask"),
+            iters=600,
+            out="results/keypoints",
+        ),
+    )
+}
+
+
+def study_of(set_names: list[str]) -> Study:
+    """The one study these sets belong to; a ConfigError for an unknown set or sets of two studies."""
+    unknown = [s for s in set_names if s not in SETS]
+    if unknown:
+        raise ConfigError(f"unknown ablation set(s) {', '.join(unknown)}; available: {', '.join(SETS)}")
+    found = {study.name: study for s in set_names for study in STUDIES.values() if s in study.sets}
+    if len(found) != 1:
+        raise ConfigError(
+            f"sets {', '.join(set_names)} belong to the studies {', '.join(found)}: one at a time "
+            "(each study has its own preset, budget and results folder)"
+        )
+    return next(iter(found.values()))
+
+
 def variants() -> dict[str, Variant]:
-    """Every variant of every set, by name."""
+    """Every variant of every set, by name (names are unique over all studies: they name run folders)."""
     return {v.name: v for s in SETS.values() for v in s.variants}

@@ -3,7 +3,7 @@
 Exercise, ``paired_gain``: how much better variant A is than variant B, paired by seed. Runs with the same
 seed share the initialization and the data order, so the per-seed difference cancels much of the run-to-run
 noise; its mean and its spread (sample standard deviation) say how large and how reliable the gain is.
-The solution is the package's own ``minimrcnn.ablation_results.paired_gain``, which the panel and the
+The solution is the package's own ``minimrcnn.ablations.results.paired_gain``, which the panel and the
 chapter's verdicts use.
 """
 

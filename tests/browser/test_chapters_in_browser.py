@@ -1,6 +1,6 @@
 """The chapters' widgets and live plots as a person sees them: JupyterLab in headless Chromium.
 
-The callbacks of the widgets are tested in tests/test_widgets.py; what those tests cannot see is the front
+The callbacks of the widgets are tested in tests/test_ablations.py; what those tests cannot see is the front
 end: a widget that never renders ("Error displaying widget", or only its text stand-in, when ipywidgets and
 jupyterlab_widgets disagree), a plot that only appears at the end. Each test opens a chapter (a copy, see
 conftest.py), runs the cells the widget needs (the chapter's own cells, found by what they contain) and
