@@ -59,6 +59,7 @@ html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["book.css"]
 html_last_updated_fmt = None
+html_context = {"default_mode": "auto"}  # else a first visit logs "invalid theme mode" (no mode stored yet)
 html_theme_options = {
     "repository_url": REPOSITORY_URL,
     "repository_branch": REPOSITORY_BRANCH,

@@ -12,6 +12,7 @@ except under CI (CI=true), where they fail. Screenshots and the page's console g
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,27 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call":
         item.rep_call = report
+
+
+@dataclass
+class BookBuild:
+    """The book site built by book/build.py into a scratch folder (tests/browser/test_book.py reads it)."""
+
+    site: Path
+    log: str
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def book_site(tmp_path_factory) -> BookBuild:
+    """`make book`'s build, from the committed chapters, into a scratch folder: what test_book.py serves."""
+    for module in ("sphinx", "myst_nb", "autoapi", "sphinx_book_theme"):
+        if importlib.util.find_spec(module) is None:
+            unavailable(f"{module} is not installed (`make book` installs requirements-book.txt)")
+    site = tmp_path_factory.mktemp("book") / "site"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(REPO / "book" / "build.py"), "--out", str(site)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, f"book/build.py failed:\n{log[-4000:]}"
+    return BookBuild(site, log, time.perf_counter() - start)
