@@ -223,7 +223,8 @@ def draw_ap(fig: Figure, *, iou_threshold: float, score_threshold: float) -> APR
     ax_pr.yaxis.set_label_position("right")
     ax_pr.tick_params(labelsize=8)
     ax_pr.grid(alpha=0.3)
-    ax_pr.legend(fontsize=8, loc="lower left")
+    if ax_pr.lines:
+        ax_pr.legend(fontsize=8, loc="lower left")
     ax_pr.set_title(f"COCOeval's precision-recall curves\nAP@IoU={iou_threshold:.2f}: {ap:.3f}", fontsize=10)
     fig.suptitle(
         f"IoU >= {iou_threshold:.2f}, score >= {score_threshold:.2f}: {len(results)} detections, "

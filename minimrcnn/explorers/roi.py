@@ -149,7 +149,9 @@ def draw_roipool(
     fmap = feature_map(image_index, s)  # [1, 3, H, W]
     cells = cells_read(ops.roi_pool, box, s, k, tuple(fmap.shape[-2:]))  # [k, k, H, W]
     pooled = ops.roi_pool(fmap, torch.tensor([[0.0, *box]], dtype=fmap.dtype), k, 1 / s)[0]  # [3, k, k]
-    seen_x, seen_y = bin_centers_seen(ops.roi_pool, torch.tensor([box]), s, k, (size, size))  # [1, k, k]
+    seen_x, seen_y = bin_centers_seen(
+        ops.roi_pool, torch.tensor([box], dtype=torch.float64), s, k, (size, size)
+    )  # [1, k, k]
     ideal = ideal_centers(box, k)  # [2, k, k]
     shift = torch.stack([seen_x[0], seen_y[0]]) - ideal  # [2, k, k]
     rows, cols = torch.where(cells.amax((0, 1)) > 0)  # every cell some bin reads
@@ -266,7 +268,9 @@ def draw_roialign(
     weights = cells_read(ops.roi_align, box, s, k, tuple(fmap.shape[-2:]), **kw)  # [k, k, H, W]
     grid = sampling_grid(box, s, k, int(sampling_ratio), bool(aligned))
     px, py = sample_points_seen(ops.roi_align, box, s, k, grid, (size, size), aligned=bool(aligned))
-    seen_x, seen_y = bin_centers_seen(ops.roi_align, torch.tensor([box]), s, k, (size, size), **kw)
+    seen_x, seen_y = bin_centers_seen(
+        ops.roi_align, torch.tensor([box], dtype=torch.float64), s, k, (size, size), **kw
+    )
     shift = torch.stack([seen_x[0], seen_y[0]]) - ideal_centers(box, k)  # [2, k, k]
 
     ax, ax_out, ax_pool = reuse_axes(fig, "roi", _layout)
