@@ -199,7 +199,7 @@ SETS: dict[str, AblationSet] = {
         ),
         AblationSet(
             "keypoint_pooler",
-            "Keypoints: RoIPool vs RoIAlign (Table 6)",
+            "Keypoints: RoI pooling (Table 6)",
             (
                 Variant(
                     "keypoint_roipool",
@@ -209,7 +209,7 @@ SETS: dict[str, AblationSet] = {
                 ),
                 KEYPOINT_BASELINE,
             ),
-            baseline_role=KEYPOINT_BASELINE.label,
+            baseline_role="RoIAlign, keypoint-only",
             iou_type="keypoints",
             paper_setting="ResNet-50-FPN, COCO minival, keypoint AP (Table 6)",
             paper={
@@ -222,7 +222,7 @@ SETS: dict[str, AblationSet] = {
         ),
         AblationSet(
             "keypoint_multitask",
-            "Keypoints: keypoint-only vs keypoint & mask (Table 4)",
+            "Keypoints: with masks (Table 4)",
             (
                 KEYPOINT_BASELINE,
                 Variant(
@@ -232,7 +232,7 @@ SETS: dict[str, AblationSet] = {
                     "figures_cpu",
                 ),
             ),
-            baseline_role=KEYPOINT_BASELINE.label,
+            baseline_role="RoIAlign, keypoint-only",
             iou_type="keypoints",
             paper_setting="ResNet-50-FPN, COCO test-dev, keypoint AP (Table 4)",
             paper={
