@@ -23,7 +23,7 @@ import torch
 from minimrcnn.ablations import previews, sweep
 from minimrcnn.ablations import results as ablation_results
 from minimrcnn.ablations.panel import AblationPanel
-from minimrcnn.ablations.sets import SETS, STUDIES, Variant, study_of, variants
+from minimrcnn.ablations.sets import SETS, STUDIES, Variant, study_of, study_sets, variants
 from minimrcnn.errors import ConfigError, DataError
 
 TINY = (
@@ -471,6 +471,7 @@ def test_studies_and_their_sets():
     )
     assert set(names) == set(variants())
     assert sorted(s for st in STUDIES.values() for s in st.sets) == sorted(SETS)  # each set in one study
+    assert [s.name for s in study_sets("keypoints")] == ["keypoint_pooler", "keypoint_multitask"]
     assert study_of(["pooler", "factorial"]) is STUDIES["shapes"]
     assert study_of(["keypoint_pooler"]) is STUDIES["keypoints"]
     with pytest.raises(ConfigError, match="one at a time"):

@@ -28,7 +28,7 @@ from minimrcnn.ablations.results import (
     table_html,
     table_rows,
 )
-from minimrcnn.ablations.sets import SETS, STUDIES, variants
+from minimrcnn.ablations.sets import SETS, study_sets, variants
 from minimrcnn.ablations.sweep import run_variant
 from minimrcnn.display import show_jpeg
 from minimrcnn.errors import DataError
@@ -93,7 +93,7 @@ class AblationPanel:
         self.running = False
 
         self.set_selector = W.Dropdown(
-            options=[(SETS[s].title, s) for s in STUDIES["shapes"].sets], value=set_name, description="set"
+            options=[(s.title, s.name) for s in study_sets("shapes")], value=set_name, description="set"
         )
         self.variant_selector = W.SelectMultiple(description="variants", rows=4)
         self.iters = W.BoundedIntText(value=live_iters, min=1, max=5000, description="iterations")

@@ -281,6 +281,11 @@ STUDIES: dict[str, Study] = {
 }
 
 
+def study_sets(study: str) -> list[AblationSet]:
+    """The sets of one study ("shapes": chapter 09's, "keypoints": chapter 10's), in order."""
+    return [SETS[s] for s in STUDIES[study].sets]
+
+
 def study_of(set_names: list[str]) -> Study:
     """The one study these sets belong to; a ConfigError for an unknown set or sets of two studies."""
     unknown = [s for s in set_names if s not in SETS]
