@@ -22,9 +22,6 @@ from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = ["check_rpn_proposals", "rpn_proposals"]
 
-DW_CLIP = math.log(1000.0 / 16)  # the largest dw, dh that is exponentiated (chapter 04, section 4)
-
-
 def rpn_proposals(
     anchors: Tensor,
     logits: Tensor,
@@ -43,11 +40,12 @@ def rpn_proposals(
     their objectness probabilities [n], best first, n <= post_nms_top_n.
     """
     # 1. decode: the anchor's centre moves by (dx w_a, dy h_a), its size is scaled by (e^dw, e^dh)
+    clip = math.log(1000.0 / 16)  # the largest dw, dh exponentiated: a wild dw cannot give a huge box
     aw, ah = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]  # [P]
     ax, ay = anchors[:, 0] + 0.5 * aw, anchors[:, 1] + 0.5 * ah
     cx, cy = ax + deltas[:, 0] * aw, ay + deltas[:, 1] * ah
-    w = aw * torch.exp(deltas[:, 2].clamp(max=DW_CLIP))  # a wild dw cannot give an infinite box
-    h = ah * torch.exp(deltas[:, 3].clamp(max=DW_CLIP))
+    w = aw * torch.exp(deltas[:, 2].clamp(max=clip))
+    h = ah * torch.exp(deltas[:, 3].clamp(max=clip))
     boxes = torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=1)  # [P, 4]
 
     # 2. the best pre_nms_top_n anchors of each level, and the level each one comes from
@@ -109,7 +107,9 @@ def _cases() -> list[dict[str, Any]]:
     return cases
 
 
-def _package(case: dict[str, Any], dw_clip: float = DW_CLIP, min_size: float = 1e-3) -> tuple[Tensor, Tensor]:
+def _package(
+    case: dict[str, Any], dw_clip: float = math.log(1000.0 / 16), min_size: float = 1e-3
+) -> tuple[Tensor, Tensor]:
     """The package's answer: BoxCoder.decode, then RPN.select_proposals, on the same inputs."""
     pre, post = case["pre_nms_top_n"], case["post_nms_top_n"]
     gen = AnchorGenerator(((16,), (32,), (64,), (128,)), (0.5, 1.0, 2.0))
