@@ -295,12 +295,12 @@ def you_are_here(chapter: int, cfg: Config | ModelConfig | None = None) -> Figur
         "rpn": (f"{s['anchors'][0]} anchors", "anchors"),
         "roi": {"roialign": "RoIAlign", "roipool": "RoIPool", "roiwarp": "RoIWarp"}[m.pooler],
         "box": (f"{s['box.class_logits'][1]} classes", "box.class_logits"),
-        "mask": ("×".join(map(str, s["mask.logits"][2:])), "mask.logits") if m.mask_on else "off",
+        "mask": (label(s, "mask.logits"), "mask.logits") if m.mask_on else "off",
         "keypoint": "off",
         "outputs": ", ".join(["boxes"] + ["masks"] * m.mask_on + ["joints"] * m.keypoint_on),
     }
     if m.keypoint_on:
-        detail["keypoint"] = ("×".join(map(str, s["keypoint.logits"][2:])), "keypoint.logits")
+        detail["keypoint"] = (label(s, "keypoint.logits"), "keypoint.logits")
     x, w, gap, xs = 0.15, 2.05, 0.3, {}
     for i, part in enumerate(PARTS):
         xs[part] = x
