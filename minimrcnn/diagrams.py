@@ -42,6 +42,9 @@ CHAPTER_PARTS: dict[int, tuple[str, ...]] = {
     0: PARTS, 1: ("roi",), 2: ("roi",), 3: ("backbone", "fpn"), 4: ("rpn",), 5: ("mask",),
     6: ("rpn", "box", "mask"), 7: PARTS, 8: ("outputs",), 9: ("box", "mask"), 10: ("keypoint",),
 }  # fmt: skip
+TOPICS = {0: "a tour", 1: "RoIPool", 2: "RoIAlign", 3: "backbone and FPN", 4: "anchors and the RPN",
+          5: "the mask head", 6: "the losses", 7: "training", 8: "evaluation", 9: "ablations",
+          10: "keypoints"}  # fmt: skip
 COLORS = {  # part: (fill, edge), pastel fills with dark edges: legible on a white page and when printed
     "image": ("#ececec", "#4a4a4a"), "backbone": ("#dbe8f7", "#2b6cb0"), "fpn": ("#daf1df", "#2f855a"),
     "rpn": ("#ebe0f6", "#6b46c1"), "roi": ("#fde6cc", "#c05621"), "box": ("#fbdfdf", "#c53030"),
@@ -206,7 +209,7 @@ def draw_architecture(cfg: Config | ModelConfig | None = None, ax: Axes | None =
     highlight: parts (of PARTS) drawn in colour, the rest grey; parts this config lacks are dashed."""
     m = _model_cfg(cfg)
     s, present = record_shapes(m), _present(m)
-    fig, ax = _canvas(23.0, 9.0, ax)
+    fig, ax = _canvas(23.0, 8.4, ax)
     st = {p: _state(p, present, highlight) for p in PARTS}
     dim = {p: st[p] != "on" for p in PARTS}
     _node(ax, "image", (0.2, 3.7), 1.9, 1.6, ["image", (label(s, "image"), "image")], state=st["image"])
@@ -312,8 +315,8 @@ def you_are_here(chapter: int, cfg: Config | ModelConfig | None = None) -> Figur
         x += step
     ax.plot([xs["box"], xs["keypoint"] + w], [0.15] * 2, color="#555555", lw=1.2)  # the heads: one stage
     names = ", ".join(STRIP[p] for p in highlight) if highlight != PARTS else "the whole model"
-    ax.text(0.15, 2.45, f"Chapter {chapter:02d} · you are here: {names}", fontsize=FONT + 1, weight="bold",
-            color="#1a1a1a", va="center")  # fmt: skip
+    title = f"Chapter {chapter:02d} · {TOPICS[chapter]} · you are here: {names}"
+    ax.text(0.15, 2.45, title, fontsize=FONT + 1, weight="bold", color="#1a1a1a", va="center")
     return fig
 
 
