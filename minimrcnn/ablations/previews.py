@@ -51,9 +51,8 @@ def save_samples(
     model, state = load_model(str(run_dir / "checkpoint.pt"), torch.device("cpu"))
     dataset = _sample_dataset(data_root)
     index = {img_id: i for i, img_id in enumerate(dataset.ids)}
-    image_ids = tuple(i for i in image_ids if i in index) or tuple(
-        dataset.ids[: len(image_ids)]
-    )  # small sets
+    present = tuple(i for i in image_ids if i in index)
+    image_ids = present or tuple(dataset.ids[: len(image_ids)])  # a small set may lack the usual ids
     detections = []
     with torch.no_grad():
         for img_id in image_ids:
@@ -98,10 +97,9 @@ def detections_from_results(results: list[dict[str, Any]], img_id: int, cat_id_t
     import torch
 
     dets = [d for d in results if d["image_id"] == img_id]
+    boxes = [[x, y, x + w, y + h] for x, y, w, h in (d["bbox"] for d in dets)]  # COCO's x, y, w, h
     out = {
-        "boxes": torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (d["bbox"] for d in dets)]).reshape(
-            -1, 4
-        ),
+        "boxes": torch.tensor(boxes).reshape(-1, 4),  # [N, 4], also for N = 0
         "scores": torch.tensor([d["score"] for d in dets]),
         "labels": torch.tensor([cat_id_to_label[d["category_id"]] for d in dets], dtype=torch.int64),
     }
