@@ -28,7 +28,7 @@ __all__ = [
 
 
 def predicted_mask_probs(logits: Tensor, labels: Tensor) -> Tensor:
-    """logits [N, K, M, M], labels [N] (the class the box branch predicted) -> [N, 1, M, M] in (0, 1).
+    """logits [N, K + 1, m, m], labels [N] (the class the box branch predicted) -> [N, 1, m, m] in (0, 1).
 
     Every channel is an independent binary mask; RoI i only needs channel ``labels[i]``, through a sigmoid.
     """
