@@ -30,25 +30,25 @@ __all__ = [
 def box_regression_loss(
     box_deltas: Tensor, labels: Tensor, reg_targets: Tensor, beta: float = 1 / 9
 ) -> Tensor:
-    """box_deltas [R, 4 * C] (4 per class, background included), labels [R] (0 = background),
-    reg_targets [R, 4] -> scalar. ``beta``: where smooth L1 turns from quadratic to linear.
+    """box_deltas [N, 4 (K + 1)] (4 per class, background included), labels [N] (0 = background),
+    reg_targets [N, 4] -> scalar. ``beta``: where smooth L1 turns from quadratic to linear.
 
     Only positive RoIs (label >= 1) regress a box, and only with their GT class's 4 deltas. The smooth
-    L1 terms are summed and divided by R, the number of sampled RoIs, not by the number of positives.
+    L1 terms are summed and divided by N, the number of sampled RoIs, not by the number of positives.
     """
     pos = torch.where(labels > 0)[0]
-    deltas = box_deltas.reshape(box_deltas.shape[0], -1, 4)[pos, labels[pos]]  # [P, 4]
+    deltas = box_deltas.reshape(box_deltas.shape[0], -1, 4)[pos, labels[pos]]  # [N_pos, 4]
     loss = F.smooth_l1_loss(deltas, reg_targets[pos], beta=beta, reduction="sum")
     return loss / max(1, labels.numel())
 
 
 def sigmoid_mask_loss(logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
-    """logits [N, K, M, M], labels [N] (GT class, >= 1), targets [N, M, M] in [0, 1] -> scalar.
+    """logits [N, K + 1, m, m], labels [N] (GT class, >= 1), targets [N, m, m] in [0, 1] -> scalar.
 
-    Binary cross-entropy between the GT class's channel and the (soft) target, averaged over the N x M x M
-    pixels. The other K - 1 channels take no part, so they receive no gradient.
+    Binary cross-entropy between the GT class's channel and the (soft) target, averaged over the N x m x m
+    pixels. The other K channels take no part, so they receive no gradient.
     """
-    chosen = logits[torch.arange(logits.shape[0], device=logits.device), labels]  # [N, M, M]
+    chosen = logits[torch.arange(logits.shape[0], device=logits.device), labels]  # [N, m, m]
     return F.binary_cross_entropy_with_logits(chosen, targets)
 
 
