@@ -91,3 +91,70 @@ def test_to_coco_results_keeps_the_box_but_segm_scoring_ignores_it():
     assert got["segm"]["APs"] == pytest.approx(1.0) and got["segm"]["AP"] == pytest.approx(1.0)
     assert got["bbox"]["AP"] == pytest.approx(0.0)  # the box is far too big for the object: IoU < 0.5
     assert results[0]["bbox"] == pytest.approx([10.0, 10.0, 150.0, 150.0])  # the caller's results unchanged
+
+
+# ---------------------------------------------------------------------------------------------- categories
+class _Evaluated:
+    """What category_map reads of an evaluated dataset."""
+
+    ann_file = "val.json"
+
+    def __init__(self, cats: list[tuple[int, str]]):
+        self.class_names = ["__background__"] + [n for _, n in cats]
+        self.label_to_cat_id = [0] + [i for i, _ in cats]
+
+
+MODEL = (["__background__", "circle", "square", "triangle"], [0, 1, 3, 7])
+
+
+def test_category_map_keeps_the_models_ids_or_matches_by_name():
+    from minimrcnn.engine.evaluator import category_map
+
+    assert category_map(_Evaluated([(1, "circle"), (3, "square"), (7, "triangle")]), *MODEL) == [0, 1, 3, 7]
+    # the same names under other ids, in another order: label 1 (circle) is id 13 here, not the first id
+    other = _Evaluated([(11, "square"), (12, "triangle"), (13, "circle")])
+    assert category_map(other, *MODEL) == [0, 13, 11, 12]
+
+
+@pytest.mark.parametrize(
+    "cats, message",
+    [
+        ([(3, "square"), (7, "triangle")], r"^val\.json: has no category 'circle', which the model predicts"),
+        (
+            [(1, "circle"), (3, "square"), (7, "triangle"), (9, "star")],
+            r"category 'star' \(id 9\), which the",
+        ),
+    ],
+)
+def test_category_map_refuses_other_categories(cats, message):
+    from minimrcnn.engine.evaluator import category_map
+    from minimrcnn.errors import DataError
+
+    with pytest.raises(DataError, match=message):
+        category_map(_Evaluated(cats), *MODEL)
+
+
+def test_nothing_to_score_says_why_and_ap_is_not_applicable(tmp_path):
+    from minimrcnn.engine.evaluator import nothing_to_score
+
+    class _Data:
+        ids = [1]
+
+        def __init__(self, anns):
+            self.coco = COCO()
+            self.coco.dataset = {"images": [{"id": 1, "width": W, "height": H}], "annotations": anns,
+                                 "categories": [{"id": 1, "name": "thing"}]}  # fmt: skip
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.coco.createIndex()
+
+    crowd = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": _rle(_square(5, 5, 20)), "iscrowd": 1,
+             "area": 400.0, "bbox": [5, 5, 20, 20]}  # fmt: skip
+    assert "1 images and no annotation" in nothing_to_score(_Data([]))
+    assert "1 annotations, all crowd regions" in nothing_to_score(_Data([crowd]))
+    assert nothing_to_score(_Data([{**crowd, "iscrowd": 0}])) is None
+    # no detection at all: AP is 0 where there was an object to find, "not applicable" where there was none
+    assert coco_evaluate(_Data([crowd]).coco, [], ("segm",), image_ids=[1])["segm"]["AP"] is None
+    assert (
+        coco_evaluate(_Data([{**crowd, "iscrowd": 0}]).coco, [], ("segm",), image_ids=[1])["segm"]["AP"]
+        == 0.0
+    )

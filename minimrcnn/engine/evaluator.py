@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,14 @@ import pycocotools.mask as mask_utils
 import torch
 from pycocotools.cocoeval import COCOeval
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from minimrcnn.data.samplers import collate
 from minimrcnn.data.transforms import images_to_device
 from minimrcnn.engine import distributed as dist
+from minimrcnn.engine.progress import progress_bar
+from minimrcnn.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 KEYPOINT_METRICS = ("AP", "AP50", "AP75", "APm", "APl")  # COCOeval's keypoint summary has no APs
@@ -66,20 +70,49 @@ class ImagesOnly(Dataset):
         return image, {"image_id": int(target["image_id"])}
 
 
+def category_map(dataset, class_names: list[str] | None, label_to_cat_id: list[int] | None) -> list[int]:
+    """label -> category id of the evaluated `dataset`, for a model trained with `class_names` and
+    `label_to_cat_id` (what its checkpoint saved). The same ids with the same names: the model's own ids.
+    Other ids: matched by name (a warning lists them). A category on one side only: a DataError naming it,
+    since AP would be computed over other classes than the model's (or not at all: an IndexError deep in
+    the results)."""
+    where = getattr(dataset, "ann_file", "the evaluated dataset")
+    theirs = dict(zip(dataset.class_names[1:], dataset.label_to_cat_id[1:]))  # name -> id, evaluated file
+    if class_names is None or label_to_cat_id is None:  # a checkpoint from before the names were saved
+        return list(dataset.label_to_cat_id)
+    mine = dict(zip(class_names[1:], label_to_cat_id[1:]))
+    missing = [n for n in mine if n not in theirs]
+    extra = [n for n in theirs if n not in mine]
+    if missing or extra or len(theirs) != len(dataset.class_names) - 1:
+        side = (f"has no category {missing[0]!r}, which the model predicts" if missing
+                else f"has category {extra[0]!r} (id {theirs[extra[0]]}), which the model does not know"
+                if extra else "has two categories with one name")  # fmt: skip
+        names = ", ".join(class_names[1:])
+        raise DataError(f"{where}: {side}; the model's classes: {names}")
+    moved = [f"{n} {mine[n]}->{theirs[n]}" for n in mine if mine[n] != theirs[n]]
+    if moved:
+        logger.warning(f"{where}: categories matched to the model's by name, their ids differ "
+                       f"({', '.join(moved)})")  # fmt: skip
+    return [0] + [theirs[n] for n in class_names[1:]]
+
+
 @torch.no_grad()
 def predict_dataset(
-    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0
+    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0,
+    label_to_cat_id: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """COCO results for this process's shard of the dataset (all of it when not distributed)."""
+    """COCO results for this process's shard of the dataset (all of it when not distributed). Labels become
+    category ids through `label_to_cat_id` (default: the dataset's own; see `category_map`)."""
+    label_to_cat_id = dataset.label_to_cat_id if label_to_cat_id is None else label_to_cat_id
     model.eval()
     indices = list(range(dist.rank(), len(dataset), dist.world_size()))
     loader = DataLoader(ImagesOnly(dataset, indices), batch_size=batch_size, collate_fn=collate,
                         num_workers=num_workers, pin_memory=device.type == "cuda")  # fmt: skip
     results: list[dict[str, Any]] = []
-    for images, targets in tqdm(loader, desc="eval", disable=not (progress and dist.is_main()), leave=False):
+    for images, targets in progress_bar(loader, desc="eval", enabled=progress and dist.is_main()):
         outputs = model(images_to_device(images, device))
         for out, tgt in zip(outputs, targets):
-            results += to_coco_results(out, tgt["image_id"], dataset.label_to_cat_id)
+            results += to_coco_results(out, tgt["image_id"], label_to_cat_id)
     return results
 
 
@@ -99,8 +132,9 @@ def coco_evaluate(
             # COCOeval reads a result's area from its "bbox" when it has one, so a mask would be sized by its
             # box and land in the wrong APs/APm/APl range. Without the box, loadRes takes the mask's area.
             usable = [{k: v for k, v in r.items() if k != "bbox"} for r in usable]
-        if not usable:
-            metrics[iou_type] = dict.fromkeys(names, 0.0)
+        if not usable:  # no detection: AP 0 where there was something to find, else not applicable
+            gt = coco_gt.getAnnIds(imgIds=image_ids if image_ids is not None else [], iscrowd=False)
+            metrics[iou_type] = dict.fromkeys(names, 0.0 if gt else None)
             continue
         with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints a lot
             coco_dt = coco_gt.loadRes(usable)
@@ -136,23 +170,49 @@ def keypoint_sigmas(coco_gt) -> np.ndarray:
 
 
 def evaluate(
-    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0
+    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0,
+    label_to_cat_id: list[int] | None = None,
 ) -> dict:
     """Distributed-aware: every process predicts its shard, rank 0 gathers and scores. Returns
     {"bbox": {...}, "segm": {...}} (+ "keypoints") on every process, plus the raw results on rank 0 under
-    "results" (an empty list on the other ranks, which never build the COCO index)."""
-    shard = predict_dataset(model, dataset, device, batch_size, progress, num_workers)
+    "results" (an empty list on the other ranks, which never build the COCO index), and "note": why AP is
+    not applicable ("—"), when it is not, else None (also logged as a warning).
+    `label_to_cat_id`: the model's label -> this dataset's category id (`category_map`; default: the
+    dataset's own order, right only when the model was trained on the same categories)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    shard = predict_dataset(model, dataset, device, batch_size, progress, num_workers, label_to_cat_id)
     parts = dist.gather_to_main(shard)
     results: list[dict[str, Any]] = []
-    metrics = None
+    metrics, note = None, None
     if dist.is_main():
         results = [r for part in parts for r in part]
         iou_types = ("bbox", "segm") if model_has_masks(model) else ("bbox",)
         if getattr(getattr(model, "module", model).cfg, "keypoint_on", False):
             iou_types += ("keypoints",)
+        note = nothing_to_score(dataset)
+        if note is not None:
+            logger.warning(note)
         metrics = coco_evaluate(dataset.coco, results, iou_types, image_ids=list(dataset.ids))
-    metrics = dist.broadcast_from_main(metrics)
-    return {**metrics, "results": results}
+    metrics, note = dist.broadcast_from_main((metrics, note))
+    return {**metrics, "results": results, "note": note}
+
+
+def nothing_to_score(dataset) -> str | None:
+    """Why COCO AP is not applicable on `dataset` (no image, no annotation, only crowd regions), or None."""
+    where = getattr(getattr(dataset, "ann_file", None), "name", "the evaluated dataset")
+    ids = list(dataset.ids)
+    anns = dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=ids)) if ids else []
+    crowd = sum(bool(a.get("iscrowd", 0)) for a in anns)
+    if len(anns) > crowd:
+        return None
+    if not ids:
+        found = "no image"
+    elif not anns:
+        found = f"{len(ids)} images and no annotation"
+    else:
+        found = f"{len(ids)} images, {crowd} annotations, all crowd regions (iscrowd=1: AP ignores them)"
+    return f"{where}: {found}; with no object to score, AP is not applicable (shown as —)"
 
 
 def model_has_masks(model) -> bool:
