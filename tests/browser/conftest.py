@@ -175,6 +175,7 @@ class BookBuild:
     """The book site built by book/build.py into a scratch folder (tests/browser/test_book.py reads it)."""
 
     site: Path
+    chapters: Path  # the copies the site was built from (build.py stages them beside the site)
     log: str
     seconds: float
 
@@ -191,4 +192,4 @@ def book_site(tmp_path_factory) -> BookBuild:
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     log = done.stdout + done.stderr
     assert done.returncode == 0, f"book/build.py failed:\n{log[-4000:]}"
-    return BookBuild(site, log, time.perf_counter() - start)
+    return BookBuild(site, site.parent / "book-src" / "chapters", log, time.perf_counter() - start)

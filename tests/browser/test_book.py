@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 SHOTS = Path(os.environ.get("MINIMRCNN_BOOK_OUT", REPO / "runs" / "book-test"))
-CHAPTERS = sorted((REPO / "chapters").glob("[0-9][0-9]_*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # What one page reports after it has loaded, MathJax has typeset and every image has been asked to decode.
@@ -61,6 +60,7 @@ PAGE_REPORT = """async () => {
 class Crawl:
     root: str  # http://127.0.0.1:port/
     site: Path
+    chapters: list[Path]  # the notebooks the site was built from (other work may change chapters/ meanwhile)
     context: Any  # the browser context every request of which goes through `guard`
     pages: dict[str, dict] = field(default_factory=dict)  # site-relative path -> PAGE_REPORT
     problems: dict[str, list[str]] = field(default_factory=dict)  # path -> JS errors, failed responses
@@ -79,7 +79,8 @@ def crawl(book_site, browser) -> Crawl:
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    result = Crawl(f"http://127.0.0.1:{server.server_address[1]}/", site, context)
+    chapters = sorted(book_site.chapters.glob("[0-9][0-9]_*.ipynb"))
+    result = Crawl(f"http://127.0.0.1:{server.server_address[1]}/", site, chapters, context)
 
     def guard(route) -> None:
         if urlsplit(route.request.url).hostname == "127.0.0.1":
@@ -127,7 +128,7 @@ def shots() -> Path:
 
 def test_every_page_loads_without_errors_and_asks_nothing_of_other_hosts(crawl):
     print(f"\nbook: {len(crawl.pages)} pages")
-    assert len(crawl.pages) > len(CHAPTERS)
+    assert len(crawl.pages) > len(crawl.chapters)
     assert not crawl.outside, f"requests to other hosts (aborted): {sorted(set(crawl.outside))[:20]}"
     assert not crawl.problems, json.dumps(crawl.problems, indent=1)[:4000]
 
@@ -172,9 +173,9 @@ def test_sidebar_lists_the_chapters_in_order(crawl, reader):
     reader.goto(crawl.root + "index.html")
     hrefs = reader.eval_on_selector_all("nav.bd-docs-nav a.reference.internal", "as => as.map(a => a.href)")
     numbers = [m.group(1) for h in hrefs if (m := re.search(r"chapters/(\d\d)_\w+\.html$", h))]
-    assert numbers == [p.name[:2] for p in CHAPTERS]
+    assert numbers == [p.name[:2] for p in crawl.chapters]
     assert numbers[0] == "00" and numbers[-1] == "10"
-    if (REPO / "chapters" / "notation.md").exists():
+    if (crawl.chapters[0].parent / "notation.md").exists():
         assert hrefs[0].endswith("chapters/notation.html"), "the notation page comes first"
 
 
@@ -186,7 +187,7 @@ def test_search_finds_roialign_in_a_chapter(crawl, reader):
 
 
 def test_widgets_show_their_saved_state_without_a_kernel(crawl, reader, shots):
-    for nb in CHAPTERS:
+    for nb in crawl.chapters:
         cells = json.loads(nb.read_text())["cells"]
         views = sum(WIDGET_VIEW in o.get("data", {}) for c in cells for o in c.get("outputs", []))
         report = crawl.pages[f"chapters/{nb.stem}.html"]
