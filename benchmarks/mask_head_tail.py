@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from minimrcnn.engine.trainer import amp_dtype
+from minimrcnn.engine.precision import amp_dtype
 from minimrcnn.model.mask_head import upsample_and_predict
 
 

@@ -8,6 +8,7 @@ the command line assigns one field (see `apply_overrides`). Every paper ablation
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,8 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     batch_size: int = 4  # images per process
-    iters: int = 1000
+    iters: int = 1000  # the recipe's length, for base_batch_size images per iteration (engine/scaling.py)
+    fixed_iters: int = 0  # >0: run exactly this many iterations (--iters), not the recipe's length scaled
     time_budget_s: float = 0.0  # >0: the whole run's seconds; iters is then a cap (engine/budget.py)
     optimizer: str = "sgd"  # sgd | adamw
     lr: float = 0.02
@@ -188,10 +190,12 @@ class TrainConfig:
             "warmup_iters": (0, False), "lr": (0, True), "weight_decay": (0, False),
             "momentum": (0, False), "lr_gamma": (0, True), "warmup_factor": (0, True),
             "time_budget_s": (0, False), "seed": (0, False), "num_train_images": (0, False),
-            "num_val_images": (0, False),
+            "num_val_images": (0, False), "fixed_iters": (0, False),
         }  # fmt: skip
         for name, (low, strict) in bounds.items():
             v = getattr(self, name)
+            if not math.isfinite(v):
+                raise ConfigError(f"train.{name}={v!r}: expected a finite number")
             if v < low or (strict and v == low):
                 raise ConfigError(f"train.{name}={v!r}: expected a number {'>' if strict else '>='} {low}")
         for name in ("momentum", "lr_gamma", "warmup_factor"):
@@ -222,6 +226,12 @@ class Config:
     name: str = "custom"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> Config:
+        """Raise a one-line ConfigError naming the first bad field (model, then train)."""
+        self.model.validate()
+        self.train.validate()
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -263,9 +273,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             raise ConfigError(f"unknown config key {key!r}")
         target = getattr(cfg, sections[0])
         setattr(target, name, _parse_like(getattr(target, name), raw, key))
-    cfg.model.validate()
-    cfg.train.validate()
-    return cfg
+    return cfg.validate()
 
 
 def _parse_like(current: Any, raw: str, key: str) -> Any:

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from minimrcnn.data import build_dataset
     from minimrcnn.engine.evaluator import evaluate, format_metrics
-    from minimrcnn.engine.trainer import pick_device
+    from minimrcnn.engine.distributed import pick_device
 
     device = pick_device(args.device)
     model, state = load_model(args.weights, device)

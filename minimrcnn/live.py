@@ -20,39 +20,17 @@ notebook stores the widget's state plus a text copy frozen at 0%, and that froze
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from minimrcnn.viz import color
+from minimrcnn.engine.progress import format_seconds
+from minimrcnn.report import KEYPOINT_TERM, LABELS, LOSS_TERMS, plot_losses, plot_lr, read_metrics
 
-LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask")
-KEYPOINT_TERM = "loss_keypoint"  # a keypoint model's extra term (chapter 10); drawn when the records have it
-LABELS = {
-    "loss_objectness": "RPN objectness",
-    "loss_rpn_box_reg": "RPN box",
-    "loss_classifier": "classifier",
-    "loss_box_reg": "box regression",
-    "loss_mask": "mask",
-    "loss_keypoint": "keypoint",
-    "loss": "total",
-}
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of `<run_dir>/metrics.jsonl` (one dict per logging step), in order."""
-    text = (Path(run_dir) / "metrics.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def format_seconds(s: float) -> str:
-    s = max(0, round(s))
-    return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
+# what a notebook imports from here: the live plot, and the run's records and curve labels it draws
+__all__ = ["LABELS", "LOSS_TERMS", "LivePlot", "progress_line", "read_metrics"]
 
 
 def progress_line(record: dict[str, Any], total: int | None = None, start: int = 0) -> str:
@@ -71,48 +49,6 @@ def progress_line(record: dict[str, Any], total: int | None = None, start: int =
     if "loss" in record:
         parts.append(f"loss {record['loss']:.3f}")
     return " · ".join(parts)
-
-
-def plot_losses(
-    ax: Axes,
-    records: Sequence[dict[str, Any]],
-    keys: Sequence[str] = (*LOSS_TERMS, KEYPOINT_TERM, "loss"),
-    logy: bool = True,
-    total: int | None = None,
-) -> None:
-    """One line per loss key present in the records, against the iteration (the total in black)."""
-    its = [r["iteration"] for r in records]
-    for k, key in enumerate(keys):
-        pts = [(i, r[key]) for i, r in zip(its, records) if key in r]
-        if not pts:
-            continue
-        xs, ys = zip(*pts)
-        style = {"color": "black", "lw": 2.0} if key == "loss" else {"color": color(k), "lw": 1.4}
-        ax.plot(xs, ys, label=LABELS.get(key, key), **style)
-    if logy:
-        ax.set_yscale("log")
-    if total:
-        ax.set_xlim(0, total)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (mean over each logging window)")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=7, loc="lower left", ncol=2)
-
-
-def plot_lr(ax: Axes, records: Sequence[dict[str, Any]], total: int | None = None) -> None:
-    """The learning rate the optimizer used, against the iteration."""
-    pts = [(r["iteration"], r["lr"]) for r in records if "lr" in r]
-    if pts:
-        xs, ys = zip(*pts)
-        ax.plot(xs, ys, color="gray", lw=1.5)
-    if total:
-        ax.set_xlim(0, total)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("iteration")
-    ax.set_title("learning rate", fontsize=9)
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
-    ax.grid(alpha=0.3)
 
 
 def _in_notebook() -> bool:

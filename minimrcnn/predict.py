@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
 
-    from minimrcnn.engine.trainer import pick_device
+    from minimrcnn.engine.distributed import pick_device
 
     device = pick_device(args.device)
     model, state = load_model(args.weights, device)

@@ -1,11 +1,16 @@
 """Presets: functions that return a `Config`, from the CPU default to the paper's COCO recipes.
 
     shapes_cpu                  the default: ResNet-18-FPN from scratch on the synthetic shapes, CPU
-    coco_r50_fpn_1x             the paper's R50-FPN recipe (torchvision's v1 weights were trained so)
-    coco_r50_c4_1x              the paper's C4 variant (conv5 is the RoI head)
+    coco_r50_fpn_paper          the paper's R50-FPN recipe: 160k iterations, lr 0.02 / 10 at 120k (Table 2a:
+                                33.6 mask AP on minival)
+    coco_r50_fpn_1x             the paper's R50-FPN model on Detectron's shorter "1x" schedule (90k, steps at
+                                60k and 80k)
+    coco_r50_c4_1x              the C4 variant (conv5 is the RoI head) on the 1x schedule
     coco_r50_fpn_d2_1x / _3x    Detectron2's recipe: multi-scale training, aligned RoIAlign
     figures_cpu                 keypoints on the synthetic stick figures, CPU (chapter 10)
-    coco_keypoints_r50_fpn_1x   the paper's keypoint model on COCO person keypoints
+    coco_keypoints_r50_fpn_1x   the paper's keypoint model and schedule (90k, steps at 60k and 80k)
+
+Why each CPU setting has the value it has, with the runs that chose it: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -19,23 +24,23 @@ def shapes_cpu() -> Config:
     model = ModelConfig(
         num_classes=4,  # background + circle, square, triangle
         backbone="resnet18",
-        fpn_channels=64,  # at 128, the 3x3 convs on P2 (FPN output, RPN) cost half the trunk; 64: 22% faster
+        fpn_channels=64,  # at 128 the 3x3 convs on P2 (FPN output, RPN) cost half the trunk
         trainable_layers=5,
         norm="bn",
         min_size=(128,),
         max_size=128,
-        fpn_stages=3,  # FPN on C2..C4, no conv5: steps 16% cheaper, +1.7 mask AP at 900 its (RESULTS.md)
+        fpn_stages=3,  # FPN on C2..C4, no conv5: cheaper steps, and no loss of mask AP on these small shapes
         anchor_sizes=(16, 32, 64, 128),  # one per level, P2..P5; shapes span 8 to 72 px
-        rpn_pre_nms_top_n_train=300,  # per level, before NMS (600 doubled the NMS work on P2 and P3)
+        rpn_pre_nms_top_n_train=300,  # per level, before NMS (more multiplies the NMS work on P2 and P3)
         rpn_post_nms_top_n_train=200,
         rpn_pre_nms_top_n_test=300,
         rpn_post_nms_top_n_test=100,
         box_batch_size_per_image=64,
-        box_positive_fraction=0.5,  # 32 of the 64 RoIs may be objects: +2.7 mask AP at 900 its (RESULTS.md)
+        box_positive_fraction=0.5,  # up to 32 of the 64 RoIs may be objects: more mask-head examples per step
         box_head="4conv1fc",  # convolutions learn the classes from fewer examples than fc6 on 7x7x64
         box_conv_dim=64,
         box_head_dim=256,
-        mask_head_dim=32,  # 64 cost 4x more; with the 300 above: +12% iterations, +6 mask AP (RESULTS.md)
+        mask_head_dim=32,  # the mask tower's cost grows with its width squared; 32 buys more iterations
         head_norm="gn",
         detections_per_img=50,
         roi_kernel="minimrcnn",  # our PyTorch RoIAlign: the one the chapters derive, and faster on CPU
@@ -43,24 +48,36 @@ def shapes_cpu() -> Config:
     )
     train = TrainConfig(
         batch_size=4,
-        iters=2000,  # the most a fast machine gets; the budget decides (lr 1e-3: 1801 its, mask AP 0.80)
+        iters=2000,  # the most a fast machine gets; the time budget decides (engine/budget.py)
         time_budget_s=285.0,  # start-up, data, training, evaluation; slower: fewer iterations
         optimizer="adamw",
-        lr=1.5e-3,  # 1e-3 until 2026-12-03: 1.5e-3 gave +5.8 mask AP at 900 iterations (3 seeds, RESULTS.md)
+        lr=1.5e-3,  # chosen over 1e-3 and 2e-3 at a fixed 900 iterations, three seeds each
         weight_decay=1e-4,
         schedule="cosine",
         warmup_iters=50,
         scale_lr=False,
         hflip=True,
-        num_workers=0,  # loading is ~1 ms per image; a worker process would only compete for the 2 cores
+        num_workers=0,  # loading a small image is cheap; a worker process would only compete for the cores
         log_every=10,
         checkpoint_every=200,
     )
     return Config("shapes_cpu", model, train)
 
 
+def coco_r50_fpn_paper() -> Config:
+    """The paper's R50-FPN mask recipe (Sections 3.1 and 4): batch 16 (8 GPUs x 2), lr 0.02, 160k
+    iterations, lr / 10 at 120k; weight decay 1e-4, momentum 0.9; short side 800. Expect about 33.6 mask AP
+    on COCO minival (the paper's Table 2a)."""
+    cfg = coco_r50_fpn_1x()
+    cfg.name = "coco_r50_fpn_paper"
+    cfg.train.iters = 160_000
+    cfg.train.lr_steps = (120_000,)
+    return cfg
+
+
 def coco_r50_fpn_1x() -> Config:
-    """The paper's recipe: ResNet-50-FPN, batch 16, lr 0.02, 90k iterations, steps at 60k and 80k."""
+    """The paper's R50-FPN model on Detectron's "1x" schedule: batch 16, lr 0.02, 90k iterations, steps at
+    60k and 80k; shorter than the paper's 160k (`coco_r50_fpn_paper`)."""
     model = ModelConfig(num_classes=81, backbone="resnet50", fpn=True, norm="frozen_bn")
     train = TrainConfig(
         dataset="coco",
@@ -91,7 +108,11 @@ def coco_r50_fpn_1x() -> Config:
 
 
 def coco_r50_c4_1x() -> Config:
-    """ResNet-50-C4: conv5 is the RoI head, RoIs pooled from the stride-16 conv4 map (the paper's Table 2)."""
+    """ResNet-50-C4 on the 1x schedule: conv5 is the RoI head, RoIs pooled from the stride-16 conv4 map.
+
+    Like Faster R-CNN's and Detectron's C4 models, RoIs are pooled 14 x 14 and conv5 runs at stride 2 on
+    them (7 x 7 out); the paper instead pools 7 x 7 and runs conv5 at stride 1 (its Figure 4, left). Masks
+    are 14 x 14, as in the paper's C4 head."""
     cfg = coco_r50_fpn_1x()
     cfg.name = "coco_r50_c4_1x"
     cfg.model.fpn = False
@@ -105,7 +126,7 @@ def coco_r50_c4_1x() -> Config:
 def coco_r50_fpn_d2_1x() -> Config:
     """Detectron2's R50-FPN recipe (its model zoo: 38.6 box / 35.2 mask AP at 1x).
 
-    The paper's schedule plus what Detectron2 changed: multi-scale training (short side drawn from
+    Detectron's 1x schedule plus what Detectron2 changed: multi-scale training (short side drawn from
     640..800 in steps of 32, evaluation at 800), RoIAlign with the half-pixel offset (aligned=True, also
     used when pasting masks), adaptive sampling (sampling_ratio=0) and 1000 RPN proposals per image.
     """
@@ -144,10 +165,7 @@ def figures_cpu() -> Config:
     m.rpn_pre_nms_top_n_train = 600
     cfg.train.lr = 1e-3  # and the lr it had then
     cfg.train.dataset, cfg.train.data_root = "figures", "data/figures"
-    # at most 1050 iterations; the time budget plans the actual count (engine/budget.py). A step costs
-    # 1.12x a shapes_cpu step with its earlier 64-channel mask head (CPU time, 1 thread,
-    # benchmarks/preset_step.py)
-    cfg.train.iters = 1050
+    cfg.train.iters = 1050  # at most; the time budget plans the actual count (engine/budget.py)
     return cfg
 
 
@@ -165,6 +183,7 @@ def coco_keypoints_r50_fpn_1x() -> Config:
 
 PRESETS = {
     "shapes_cpu": shapes_cpu,
+    "coco_r50_fpn_paper": coco_r50_fpn_paper,
     "coco_r50_fpn_1x": coco_r50_fpn_1x,
     "coco_r50_c4_1x": coco_r50_c4_1x,
     "coco_r50_fpn_d2_1x": coco_r50_fpn_d2_1x,

@@ -4,23 +4,88 @@
     predictions.png  a few held-out images: ground truth on the left, the model's detections on the right
                      (masks, boxes, 'label score' tags; keypoints too when the targets/outputs have them)
 
+The curves are drawn by the same functions as the notebooks' live plot (`minimrcnn.live`).
 `python -m minimrcnn.train` writes both at the end of a run, `python -m minimrcnn.evaluate` writes
 predictions.png for the split it scored (and curves.png when the run's metrics.jsonl is next to the weights).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from minimrcnn.live import plot_losses, plot_lr, read_metrics
-from minimrcnn.viz import draw_detections, draw_targets
+from minimrcnn.viz import color, draw_detections, draw_targets
 
 CURVES_FILE = "curves.png"
 PREDICTIONS_FILE = "predictions.png"
+LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask")
+KEYPOINT_TERM = "loss_keypoint"  # a keypoint model's extra term (chapter 10); drawn when the records have it
+LABELS = {
+    "loss_objectness": "RPN objectness",
+    "loss_rpn_box_reg": "RPN box",
+    "loss_classifier": "classifier",
+    "loss_box_reg": "box regression",
+    "loss_mask": "mask",
+    "loss_keypoint": "keypoint",
+    "loss": "total",
+}
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of `<run_dir>/metrics.jsonl` (one dict per logging step), in order."""
+    text = (Path(run_dir) / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def plot_losses(
+    ax: Axes,
+    records: Sequence[dict[str, Any]],
+    keys: Sequence[str] = (*LOSS_TERMS, KEYPOINT_TERM, "loss"),
+    logy: bool = True,
+    total: int | None = None,
+) -> None:
+    """One line per loss key present in the records, against the iteration (the total in black)."""
+    its = [r["iteration"] for r in records]
+    for k, key in enumerate(keys):
+        pts = [(i, r[key]) for i, r in zip(its, records) if key in r]
+        if not pts:
+            continue
+        xs, ys = zip(*pts)
+        style = {"color": "black", "lw": 2.0} if key == "loss" else {"color": color(k), "lw": 1.4}
+        ax.plot(xs, ys, label=LABELS.get(key, key), **style)
+    if logy:
+        ax.set_yscale("log")
+    if total:
+        ax.set_xlim(0, total)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (mean over each logging window)")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
+
+
+def plot_lr(ax: Axes, records: Sequence[dict[str, Any]], total: int | None = None) -> None:
+    """The learning rate the optimizer used, against the iteration."""
+    pts = [(r["iteration"], r["lr"]) for r in records if "lr" in r]
+    if pts:
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, color="gray", lw=1.5)
+    if total:
+        ax.set_xlim(0, total)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("iteration")
+    ax.set_title("learning rate", fontsize=9)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    ax.grid(alpha=0.3)
+
+
 
 
 def _new_figure(figsize: tuple[float, float], dpi: int) -> Figure:

@@ -13,14 +13,23 @@ import json
 import os
 from pathlib import Path
 
-from minimrcnn.config import apply_overrides
+from minimrcnn.config import Config, apply_overrides
 from minimrcnn.errors import run_command
 from minimrcnn.presets import PRESETS, get_preset
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m minimrcnn.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m minimrcnn.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--preset", default="shapes_cpu", help=f"one of: {', '.join(PRESETS)} (default: shapes_cpu)"
     )
@@ -32,28 +41,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override a config field, e.g. --set model.pooler=roipool --set train.lr=0.01",
     )
-    p.add_argument("--data-root", help="dataset folder (default: the preset's)")
+    p.add_argument("--data-root", help="dataset folder (train.data_root; default: the preset's)")
     p.add_argument("--out", help="run folder (default: runs/<preset>)")
-    p.add_argument("--iters", type=int, help="total training iterations")
+    p.add_argument(
+        "--iters",
+        type=positive_int,
+        help="train exactly this many iterations (train.fixed_iters; no time budget)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    p.add_argument("--device", help="auto | cpu | cuda (default: auto)")
-    p.add_argument("--backbone-weights", help="none | imagenet | PATH to a ResNet state dict")
-    p.add_argument("--no-eval", action="store_true", help="skip the COCO evaluation at the end")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (train.device; default: auto)")
+    p.add_argument(
+        "--backbone-weights", help="none | imagenet | PATH to a ResNet state dict (train.backbone_weights)"
+    )
+    p.add_argument(
+        "--no-eval", action="store_true", help="skip the COCO evaluation at the end (train.eval_at_end)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, no progress lines")
     return p.parse_args(argv)
+
+
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The flags as config assignments: every flag that describes the run lands in the config."""
+    sets = []
+    if args.data_root:
+        sets.append(f"train.data_root={args.data_root}")
+    if args.iters is not None:  # wins over the recipe's length scaled to the total batch, and the budget
+        sets += [f"train.fixed_iters={args.iters}", "train.time_budget_s=0"]
+    if args.device:
+        sets.append(f"train.device={args.device}")
+    if args.backbone_weights:
+        sets.append(f"train.backbone_weights={args.backbone_weights}")
+    if args.no_eval:
+        sets.append("train.eval_at_end=false")
+    return sets
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    cfg = apply_overrides(get_preset(args.preset), args.overrides)
-    if args.data_root:
-        cfg.train.data_root = args.data_root
-    if args.iters is not None:  # wins over the recipe's length scaled to the total batch
-        cfg.train.time_budget_s = 0.0
-    if args.backbone_weights:
-        cfg.train.backbone_weights = args.backbone_weights
-    if args.no_eval:
-        cfg.train.eval_at_end = False
+    cfg = apply_overrides(get_preset(args.preset), [*flag_overrides(args), *args.overrides])
 
     import minimrcnn
     from minimrcnn.engine import budget as budget_mod
@@ -62,14 +87,13 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or f"runs/{cfg.name}"
     if os.environ.get("RANK", "0") == "0":  # (torchrun's variables: the process group is not joined yet)
-        print(summary(cfg, args.preset, out, args.device, args.resume, args.iters), flush=True)
+        print(summary(cfg, args.preset, out, args.resume), flush=True)
     # from the command line (argv None), its start-up (importing torch, torchvision) is part of the budget
     spent = budget_mod.now() - minimrcnn.STARTED if argv is None else 0.0
-    result = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress,
-                   iters=args.iters, spent_s=spent)
+    result = train(cfg, out, resume=args.resume, progress=not args.no_progress, spent_s=spent)
     print(json.dumps({k: result[k] for k in ("iteration", "seconds", "run_dir")}))
     if dist.is_main():
-        pictures = write_pictures(out, args.device or cfg.train.device)
+        pictures = write_pictures(out, cfg)
         print(where_to_look(out, pictures, cfg.train.eval_at_end))
     return 0
 
@@ -92,7 +116,7 @@ def dataset_size(tc) -> str:
     return " / ".join(counts) + " images"
 
 
-def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters: int | None = None) -> str:
+def summary(cfg: Config, preset: str, out: str, resume: bool) -> str:
     """What this run will do, in a few lines, before it starts."""
     import torch
 
@@ -100,17 +124,17 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters:
 
     tc = cfg.train
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = device or tc.device
+    dev = tc.device
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-    budget = f"{iters or tc.iters} iterations"
+    budget = f"{tc.fixed_iters or tc.iters} iterations"
     if tc.time_budget_s:  # engine/budget.py
         budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing "
                   f"{budget_mod.TIMED_ITERS} iterations after warm-up and revised at checkpoints, "
                   f"at most {tc.iters})")  # fmt: skip
     procs = f" x {world} processes" if world > 1 else ""
     threads = torch.get_num_threads()
-    from minimrcnn.engine.trainer import amp_dtype
+    from minimrcnn.engine.precision import amp_dtype
 
     dtype = amp_dtype(torch.device(dev), tc.amp)
     precision = {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}.get(dtype, "float32")
@@ -124,18 +148,17 @@ def summary(cfg, preset: str, out: str, device: str | None, resume: bool, iters:
     return "\n".join(lines)
 
 
-def write_pictures(out: str, device: str) -> list[Path]:
-    """curves.png and predictions.png (held-out images) in the run folder, from its checkpoint."""
-    from minimrcnn.config import Config
+def write_pictures(out: str, cfg: Config) -> list[Path]:
+    """curves.png and predictions.png (held-out images of cfg's data) in the run folder, from its weights."""
     from minimrcnn.data import build_dataset
     from minimrcnn.engine.checkpoint import load_model
-    from minimrcnn.engine.trainer import pick_device
+    from minimrcnn.engine.distributed import pick_device
     from minimrcnn.report import write_report
 
-    dev = pick_device(device)
-    model, state = load_model(str(Path(out) / "checkpoint.pt"), dev)
-    tc = Config.from_dict(state["config"]).train
-    return write_report(out, model, build_dataset(tc, tc.val_split, train=False), dev)
+    device = pick_device(cfg.train.device)
+    model, _ = load_model(Path(out) / "checkpoint.pt", device)
+    val = build_dataset(cfg.train, cfg.train.val_split, train=False)
+    return write_report(out, model, val, device)
 
 
 def where_to_look(out: str, pictures: list[Path], evaluated: bool) -> str:

@@ -146,7 +146,9 @@ def test_start_up_is_charged_to_the_budget(monkeypatch, tmp_path):
 
 
 def test_revisions_until_the_end_of_the_run():
-    plan = {"planned_at": 150, "iters": 1000}
+    plan = budget.plan(budget_s=100.0, elapsed_s=10.0, iteration=150, seconds_per_iter=0.01, eval_s=0.0,
+                       max_iters=1000, measured_from=50)
+    assert plan.iters == 1000 and plan.planned_at == 150
     assert budget.may_revise(plan, 400) and budget.may_revise(plan, 999)
     assert not budget.may_revise(plan, 1000) and not budget.may_revise(plan, 150)
 

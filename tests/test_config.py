@@ -136,3 +136,14 @@ def test_coco_presets_train_and_evaluate_at_small_size(preset, min_size, coco_sm
     assert cfg["name"] == preset and cfg["model"]["aligned"] == (preset != "coco_r50_fpn_1x")
     ev = json.loads((out / "eval.json").read_text())
     assert ev["iteration"] == 2 and set(ev) == {"iteration", "bbox", "segm"}
+
+
+def test_paper_preset_follows_the_papers_schedule_and_1x_is_detectrons():
+    """The paper's mask models: 160k iterations at batch 16, lr 0.02 / 10 at 120k (Section 3.1); Detectron's
+    1x: 90k, steps at 60k and 80k. On 8 processes x 2 images both run as written."""
+    paper, one_x = get_preset("coco_r50_fpn_paper").train, coco_r50_fpn_1x().train
+    s = schedule(paper, 8)
+    assert (s.total_batch, s.lr, s.iters, s.lr_steps) == (16, 0.02, 160_000, (120_000,))
+    s = schedule(one_x, 8)
+    assert (s.iters, s.lr_steps) == (90_000, (60_000, 80_000))
+    assert s.lr_gamma == paper.lr_gamma == 0.1

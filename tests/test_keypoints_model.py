@@ -145,7 +145,8 @@ def test_gpu_preset_runs_small_on_cpu(tmp_path):
     m.box_batch_size_per_image, m.detections_per_img = 32, 5
     t = cfg.train
     t.backbone_weights, t.iters, t.batch_size, t.num_workers, t.log_every = "none", 2, 2, 0, 1
-    result = train(cfg, tmp_path / "run", progress=False, iters=2)  # (the recipe would scale to batch 2)
+    cfg.train.fixed_iters = 2  # (the recipe would scale to batch 2)
+    result = train(cfg, tmp_path / "run", progress=False)
     assert result["iteration"] == 2
     saved = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert set(saved["keypoints"]) == {"AP", "AP50", "AP75", "APm", "APl"} and "segm" not in saved

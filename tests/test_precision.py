@@ -4,7 +4,8 @@ autocast, frozen BN that keeps the activation dtype. The `cuda` tests run on a G
 import pytest
 import torch
 
-from minimrcnn.engine.trainer import amp_dtype
+from minimrcnn.engine import precision
+from minimrcnn.engine.precision import amp_dtype
 from minimrcnn.model.backbone import FrozenBatchNorm2d
 from minimrcnn.ops.boxes import BoxCoder
 
@@ -24,9 +25,7 @@ def test_amp_dtype_uses_fp16_where_bf16_is_emulated(monkeypatch, capability, exp
 
 @pytest.mark.parametrize("native", [True, False])
 def test_cpu_autocasts_to_bf16_only_where_it_is_native(monkeypatch, native):
-    from minimrcnn.engine import trainer
-
-    monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda: native)  # emulated bf16 is slower than fp32
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)  # emulated bf16 is slower than fp32
     assert amp_dtype(torch.device("cpu"), enabled=True) == (torch.bfloat16 if native else None)
     assert amp_dtype(torch.device("cpu"), enabled=False) is None
 
@@ -82,7 +81,8 @@ def test_cuda_training_steps_are_finite_with_amp(tmp_path):
     cfg = get_preset("shapes_cpu")
     cfg.train.data_root, cfg.train.num_train_images, cfg.train.num_val_images = str(tmp_path / "d"), 16, 4
     cfg.train.iters, cfg.train.eval_at_end, cfg.train.amp, cfg.train.log_every = 10, True, True, 5
-    result = train(cfg, tmp_path / "run", device="cuda", progress=False)
+    cfg.train.device = "cuda"
+    result = train(cfg, tmp_path / "run", progress=False)
     assert result["iteration"] == 10 and 0.0 <= result["metrics"]["bbox"]["AP"] <= 1.0
 
 

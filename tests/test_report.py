@@ -73,7 +73,9 @@ def test_summary_gives_the_time_budget_as_configured():
     from minimrcnn.presets import shapes_cpu
     from minimrcnn.train import summary
 
-    text = summary(shapes_cpu(), "shapes_cpu", "runs/shapes_cpu", "cpu", resume=True)
+    cfg = shapes_cpu()
+    cfg.train.device = "cpu"
+    text = summary(cfg, "shapes_cpu", "runs/shapes_cpu", resume=True)
     from minimrcnn.engine.budget import TIMED_ITERS
 
     fixed = (f"its length is fixed after timing {TIMED_ITERS} iterations after warm-up and revised at "

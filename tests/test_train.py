@@ -39,18 +39,18 @@ def data_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_root) -> Path:
     out = tmp_path_factory.mktemp("run")
-    cli(
-        "minimrcnn.train",
-        "--data-root",
-        str(data_root),
-        "--out",
-        str(out),
-        "--iters",
-        "6",
-        "--no-progress",
-        *TINY,
-    )
+    proc = cli("minimrcnn.train", "--data-root", str(data_root), "--out", str(out), "--iters", "6", *TINY)
+    (out.parent / f"{out.name}.log").write_text(proc.stdout + proc.stderr)  # what `... > log 2>&1` would hold
     return out
+
+
+def test_output_to_a_file_is_plain_lines(trained):
+    """Not a terminal: no carriage-return bar fragments, one line per logging step with the loss and lr."""
+    log = (trained.parent / f"{trained.name}.log").read_text()
+    assert "\r" not in log
+    steps = [line for line in log.splitlines() if line.startswith("train ")]
+    assert [line.split()[1] for line in steps] == [f"{i}/6" for i in range(1, 7)]  # train.log_every=1
+    assert all(" loss " in line and " lr " in line and " s/it " in line and " eta " in line for line in steps)
 
 
 def test_run_folder_contents(trained):

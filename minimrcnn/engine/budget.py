@@ -6,31 +6,24 @@ learning rate annealed to the schedule's final value and its evaluation written,
 Stopping a fixed schedule when the clock runs out does not do that: on a machine twice as slow the run is
 cut halfway down its cosine, with the learning rate still high, and the model is half trained.
 
-So the trainer times iterations once warm-up is over, and `plan` fixes the total iteration count from the
+So the trainer times iterations once warm-up is over, and `plan` returns the total iteration count from the
 measured rate: what remains of the budget, less the time the evaluation will take, divided by the seconds
-per iteration (with a margin, because later steps still cost more, and for noise). The schedule then
+per iteration (with a margin, because later steps cost more, and for noise). The trainer's schedule then
 runs to that count. Until the plan is made the cosine runs towards the cap (`train.iters`); the switch to the
-planned length moves the learning rate by about 2% (0.986 -> 0.964 of its peak at iteration 150 of
-a 2000-iteration cap planned down to 1234). The plan is written to `config.json` and the checkpoint, and
-`--resume` reuses it (and goes on revising it: below).
+planned length moves the learning rate by a few percent of its peak, early in the run. The plan is written
+to `config.json` and the checkpoint, and `--resume` reuses it (and goes on revising it: below).
 
-Why time after warm-up, and 100 iterations: the first steps are the cheapest of the run. The RPN still
-proposes random boxes, few RoIs are positive, and the mask head has little to do. On the shapes preset
-(2 threads, bf16, 2026-12-03) iterations 5-50 took 0.151 s each, iterations 50-150 0.178 s and the rest of
-the run 0.200 s. Planned from the first window, a 290-s budget ran 1566 iterations in 308 s; timed after
-warm-up, the rest of a run was 1.05-1.27x slower per step instead of 1.32x (benchmarks/RESULTS.md).
+Why time after warm-up: the first steps are the cheapest of the run. The RPN still proposes random boxes,
+few RoIs are positive, and the mask head has little to do, so a plan made from them overruns.
 
 Why revise: a margin large enough for the worst case wastes the budget in the common one, and no margin is
-large enough for a machine that slows down as it runs. With one thread the rest of a run cost 1.06x the timed
-window, so a 30% margin left 40 s of a 290-s budget unused (776 iterations where about 880 fit); in another
-run the same machine slowed from 0.235 to 0.40 s per step and overran. So the plan is revised at every
-checkpoint (`checkpoint_every`) until the run ends: from the rate since the previous plan, with a 10% margin,
-since less of the run is left to go wrong. A late revision moves an lr that is already small by little.
-Measured (benchmarks/RESULTS.md, runs q1t-c, q2t-c, q2t-b): one thread, 850 iterations planned at 150, 1035
-after the revisions; two threads, 1306 -> 1648, and a first window slowed by noise that planned 1051, revised
-to 1436. Each revision happens just before a checkpoint is written, so every checkpoint carries the plan in
-force and the budget's clock (`budget_elapsed_s`); `--resume` restarts that clock where the checkpoint left it
-and goes on revising from its own measured rate.
+large enough for a machine that slows down as it runs. So the plan is revised at every checkpoint
+(`checkpoint_every`) until the run ends, from the rate since the previous plan and with a smaller margin,
+since less of the run is left to go wrong; a late revision moves an lr that is already small by little.
+Each revision happens just before a checkpoint is written, so every checkpoint carries the plan in force and
+the budget's clock (`budget_elapsed_s`); `--resume` restarts that clock where the checkpoint left it and goes
+on revising from its own measured rate. The measurements behind these choices (step costs over a run, the
+margins, runs on slower machines) are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -43,9 +36,8 @@ now = time.perf_counter  # the trainer's clock (a test replaces it with a simula
 
 TIMED_ITERS = 100  # iterations timed before planning, from the end of warm-up ...
 SKIPPED_ITERS = 5  # ... but never the first of a run or of a resumed one (allocations, thread-pool start-up)
-# Plan for steps 30% slower than the timed ones: later steps still cost more (the mask head sees more positive
-# RoIs as the RPN learns), by 1.06x with one thread and 1.05-1.27x with two (measured on the shapes preset,
-# 2026-12-03), and a laptop is rarely a quiet machine.
+# Plan for steps 30% slower than the timed ones: later steps still cost more (the mask head sees more
+# positive RoIs as the RPN learns), and a laptop is rarely a quiet machine (see benchmarks/RESULTS.md).
 MARGIN = 0.30
 REVISION_MARGIN = 0.10  # a revision knows the run's later, dearer steps; less is left to go wrong
 
@@ -108,9 +100,9 @@ def plan(
     )
 
 
-def may_revise(plan: dict[str, Any], iteration: int) -> bool:
+def may_revise(plan: BudgetPlan, iteration: int) -> bool:
     """Whether the plan in force may still be revised at this iteration (see the module's docstring)."""
-    return plan["planned_at"] < iteration < plan["iters"]
+    return plan.planned_at < iteration < plan.iters
 
 
 class BudgetTimer:

@@ -1,4 +1,4 @@
-"""Just enough torch.distributed: start from torchrun's environment, shard work, gather results."""
+"""Just enough torch.distributed: pick the device, join torchrun's processes, shard work, gather results."""
 
 from __future__ import annotations
 
@@ -7,6 +7,22 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from minimrcnn.config import check_device
+from minimrcnn.errors import ConfigError
+
+
+def pick_device(name: str) -> torch.device:
+    """ "auto" | "cpu" | "cuda" | "cuda:N" -> a torch.device; "cuda" under torchrun is this process's GPU."""
+    check_device(name, "--device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+        if name == "cuda":
+            name = f"cuda:{local_rank()}"
+    return torch.device(name)
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
@@ -45,16 +61,6 @@ def local_rank() -> int:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
-
-
-def average(values: dict[str, float], device: torch.device) -> dict[str, float]:
-    """Mean of each value over all processes (for logging)."""
-    if not dist.is_initialized():
-        return values
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return {k: v / world_size() for k, v in zip(keys, t.tolist())}
 
 
 def mean_over_processes(t: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,19 @@
 """The training loop. It counts iterations, not epochs: schedules, logs and checkpoints are iteration counts.
 
-One iteration = one batch per process. The run folder holds `config.json`, `metrics.jsonl` (one line per
-logging step), `checkpoint.pt` (model, optimizer, scheduler, AMP scaler, iteration, RNG state, written
-atomically) and, after evaluation, `eval.json`. `resume=True` continues from `checkpoint.pt` exactly:
-the same data order, the same random flips, the same learning rate.
+One iteration = one batch per process. `train` reads as its steps: `start_run` (device, processes, data,
+model, optimizer, the schedule), `restore` (with --resume), `run_loop` (`train_step`, `log_step`, the time
+budget's `replan`, `save`), then `evaluate_at_end`. The run folder holds `config.json`, `metrics.jsonl` (one
+line per logging step), `checkpoint.pt` (model, optimizer, AMP scaler, iteration, RNG state, the budget's
+plan; written atomically) and, after evaluation, `eval.json`. `resume=True` continues from `checkpoint.pt`
+exactly: the same data order, the same random flips, the same learning rate.
+
+On GPUs: under torchrun each process is pinned to cuda:LOCAL_RANK before it joins the NCCL group and trains
+a DDP replica with a distributed, aspect-ratio-grouped sampler (`BatchStream`). AMP uses bf16 on compute
+capability 8 and newer and fp16 with a gradient scaler before that (`precision.py`). Images travel as uint8
+from pinned memory and are converted on the device; losses stay on the device and the host reads them only
+at logging steps and checkpoints (`loss_window.py`), so a step never waits for the GPU. A non-finite loss
+stops the run naming the iteration and the term, leaving the last good checkpoint. Evaluation shards the
+images over the processes and scores them with COCOeval on rank 0 (`evaluator.py`).
 """
 
 from __future__ import annotations
@@ -14,38 +24,28 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from minimrcnn.config import Config, TrainConfig, check_device
+from minimrcnn.config import Config, TrainConfig
 from minimrcnn.data import build_dataset
-from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate, images_to_device
-from minimrcnn.data.transforms import RandomHorizontalFlip
+from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
+from minimrcnn.data.transforms import RandomHorizontalFlip, images_to_device
 from minimrcnn.engine import budget
 from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minimrcnn.engine.evaluator import evaluate, format_metrics
 from minimrcnn.engine.loss_window import LossWindow
-from minimrcnn.engine.scaling import scaled_schedule
-from minimrcnn.errors import ConfigError
+from minimrcnn.engine.precision import amp_dtype
+from minimrcnn.engine.progress import Progress
+from minimrcnn.engine.scaling import ScaledSchedule, scaled_schedule
 from minimrcnn.model.backbone import load_imagenet_weights
 from minimrcnn.model.mask_rcnn import MaskRCNN
-
-
-def pick_device(name: str) -> torch.device:
-    check_device(name, "--device")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine")
-        if name == "cuda":
-            name = f"cuda:{dist.local_rank()}"
-    return torch.device(name)
 
 
 class BatchStream:
@@ -89,239 +89,314 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, world: int) -> tor
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on norms and biases
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused: one kernel for the whole update instead of a chain of per-tensor ops. Measured on one CPU
-    # thread for the CPU preset's ~13M parameters: AdamW's step 62 -> 15 ms (8% of a 2-thread iteration).
+    # fused: one kernel for the whole update instead of a chain of per-tensor ops (several times faster on
+    # the CPU for the preset's millions of small parameter tensors).
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, fused=True)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
-    raise ConfigError(f"train.optimizer={cfg.optimizer!r}: expected 'sgd' or 'adamw'")
+    return torch.optim.AdamW(groups, lr=lr, fused=True)  # (TrainConfig.validate allows only these two)
 
 
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bf16 in hardware (x86 avx512_bf16 / AMX, Arm bf16): there bf16 autocast
-    halves the convolutions' cost. Elsewhere bf16 is emulated and slower than float32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "bf16"))
+@dataclass
+class TrainingRun:
+    """What one run holds while it trains: made by `start_run`, advanced by `train_step`, saved by `save`."""
 
+    cfg: Config  # the run's own copy: model.num_classes set from the dataset
+    out: Path
+    device: torch.device
+    rank: int
+    world: int
+    model: MaskRCNN
+    net: torch.nn.Module  # the model, wrapped for DDP when world > 1
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    dtype: torch.dtype | None  # autocast's, or None for float32
+    sched: ScaledSchedule  # the one schedule: its length changes only when a time budget is planned
+    dataset: Dataset
+    val: Dataset | None  # evaluated at the end (train.eval_at_end)
+    t_start: float  # the time budget's clock: when the run (or, resumed, the first run) started
+    iteration: int = 0
+    plan: budget.BudgetPlan | None = None  # the time budget's plan in force, once made
+    window: LossWindow = field(default_factory=LossWindow)
 
-def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """The autocast dtype for training, or None for float32."""
-    if not enabled:
-        return None
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_has_native_bf16() else None
-    if device.type != "cuda":
-        return None
-    # not torch.cuda.is_bf16_supported(): it also counts emulated bf16 (V100, T4), slower than fp16 there
-    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return self.sched.lr * lr_factor(self.iteration, self.sched)
 
 
 def train(
     cfg: Config,
     out_dir: str | Path,
     resume: bool = False,
-    device: str | None = None,
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
-    iters: int | None = None,
     spent_s: float = 0.0,
 ) -> dict[str, Any]:
     """Train (and evaluate) one run. Returns {"iteration", "metrics" (eval), "run_dir", "seconds"}.
 
-    `iters` (the command line's --iters) wins over the recipe's length scaled to the total batch; a time
-    budget (train.time_budget_s) fixes the length after timing iterations after warm-up, and revises it at
+    The run's length is the recipe's scaled to the total batch (engine/scaling.py), or train.fixed_iters; a
+    time budget (train.time_budget_s) fixes it after timing iterations after warm-up and revises it at
     checkpoints (engine/budget.py). `spent_s`: seconds the caller spent before this call (the command line's
-    start-up, its imports take ~5 s), charged to a fresh run's budget so that the whole process fits in it.
+    start-up: importing torch), charged to a fresh run's budget so that the whole process fits in it.
     `cfg` is not changed: the run works on a copy, whose model.num_classes the dataset decides."""
     t_start = budget.now() - spent_s
-    cfg = copy.deepcopy(cfg)
-    tc = cfg.train
-    cfg.model.validate(), tc.validate()  # a misspelt value stops here, before any work
-    dev = pick_device(device or tc.device)
-    rank, world = dist.init_distributed(dev)
-    sched = scaled_schedule(tc, world, iters)
+    cfg = copy.deepcopy(cfg).validate()  # a misspelt value stops here, before any work
     out = Path(out_dir)
-    ckpt_path = out / "checkpoint.pt"
+    resuming = resume and (out / "checkpoint.pt").exists()  # (--resume on a fresh folder starts it)
+    run = start_run(cfg, out, t_start, pretrained=not resuming)
+    if resuming:
+        restore(run)
+    elif dist.is_main():
+        (run.out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
     if dist.is_main():
-        out.mkdir(parents=True, exist_ok=True)  # config.json is written below, once num_classes is known
-        print(sched.describe(), flush=True)
+        write_config(run)
+    start, t0 = run.iteration, time.time()
+    run_loop(run, progress, on_log)
+    if run.iteration != start or not run.checkpoint_path.exists():
+        save(run)
+    result: dict[str, Any] = {
+        "iteration": run.iteration,
+        "run_dir": str(run.out),
+        "seconds": round(time.time() - t0, 1),
+        "metrics": None,
+    }
+    if run.val is not None:
+        result["metrics"] = evaluate_at_end(run, progress)
+    dist.barrier()
+    return result
 
+
+def start_run(cfg: Config, out: Path, t_start: float, pretrained: bool = True) -> TrainingRun:
+    """The device, the process group, the data, the model on the device, its optimizer and schedule.
+    pretrained=False skips train.backbone_weights (a resumed run's checkpoint holds the weights)."""
+    tc = cfg.train
+    dev = dist.pick_device(tc.device)
+    rank, world = dist.init_distributed(dev)
+    sched = scaled_schedule(tc, world)
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)  # config.json is written once num_classes is known
+        print(sched.describe(), flush=True)
     torch.manual_seed(tc.seed + rank)
     dataset = build_dataset(tc, tc.train_split, train=True, uint8=True)  # no augmentation: flips below
     val = build_dataset(tc, tc.val_split, train=False, uint8=True) if tc.eval_at_end else None  # (budgeted)
     cfg.model.num_classes = dataset.num_classes
     model = MaskRCNN(cfg.model)
-    if tc.backbone_weights != "none" and not (resume and ckpt_path.exists()):  # --resume on a fresh folder
+    if pretrained and tc.backbone_weights != "none":
         load_imagenet_weights_into(model, cfg)
     model.to(dev)
     if tc.channels_last and dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, tc, world)
-    scaled = dataclasses.replace(tc, iters=sched.iters, lr_steps=sched.lr_steps,
-                                 warmup_iters=sched.warmup_iters)  # fmt: skip
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, scaled))
-    dtype = amp_dtype(dev, tc.amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-
-    start = 0
-    plan: dict[str, Any] | None = None  # the time budget's plan (budget.py), once made
-    if resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        plan = state.get("budget_plan")
-        if plan is not None:  # the resumed run keeps the iteration count its budget chose
-            scaled.iters = int(plan["iters"])
-        t_start = budget.now() - state.get("budget_elapsed_s", 0.0)  # the budget's clock goes on from there
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
-        start = int(state["iteration"])
-        if dist.is_main() and (out / "metrics.jsonl").exists():  # drop what was logged after the checkpoint
-            lines = (out / "metrics.jsonl").read_text().splitlines()
-            kept = [x for x in lines if x.strip() and json.loads(x)["iteration"] <= start]
-            (out / "metrics.jsonl").write_text("".join(x + "\n" for x in kept))
-    elif dist.is_main():
-        (out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
-    if dist.is_main():
-        _write_config(out, cfg, world, sched, plan)
-
-    net = model
+    net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dev.index] if dev.type == "cuda" else None
         )
-    loader = DataLoader(dataset, batch_sampler=BatchStream(dataset, tc.batch_size, tc.seed, start),
-                        collate_fn=collate, num_workers=tc.num_workers, persistent_workers=tc.num_workers > 0,
-                        pin_memory=dev.type == "cuda",
-                        generator=torch.Generator().manual_seed(tc.seed))  # fmt: skip
+    dtype = amp_dtype(dev, tc.amp)
+    return TrainingRun(
+        cfg=cfg,
+        out=out,
+        device=dev,
+        rank=rank,
+        world=world,
+        model=model,
+        net=net,
+        optimizer=build_optimizer(model, tc, world),
+        dtype=dtype,
+        scaler=torch.amp.GradScaler("cuda", enabled=dtype == torch.float16),
+        sched=sched,
+        dataset=dataset,
+        val=val,
+        t_start=t_start,
+    )
+
+
+def restore(run: TrainingRun) -> None:
+    """Continue from the run folder's checkpoint: weights, optimizer, scaler, RNG state, iteration, the time
+    budget's plan and clock; the log loses what was written after the checkpoint."""
+    state = load_checkpoint(run.checkpoint_path)
+    if state.get("budget_plan") is not None:  # the resumed run keeps the length its budget chose
+        run.plan = budget.BudgetPlan(**state["budget_plan"])
+        run.sched = dataclasses.replace(run.sched, iters=run.plan.iters)
+    run.t_start = budget.now() - state.get("budget_elapsed_s", 0.0)  # the budget's clock goes on
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scaler.load_state_dict(state["scaler"])
+    rngs = state["rng"]
+    set_rng_state(rngs[run.rank] if run.rank < len(rngs) else rngs[0])
+    run.iteration = int(state["iteration"])
+    log = run.out / "metrics.jsonl"
+    if dist.is_main() and log.exists():
+        kept = [
+            x
+            for x in log.read_text().splitlines()
+            if x.strip() and json.loads(x)["iteration"] <= run.iteration
+        ]
+        log.write_text("".join(x + "\n" for x in kept))
+
+
+def run_loop(run: TrainingRun, progress: bool, on_log: Callable[[dict[str, Any]], None] | None) -> None:
+    """Step until the schedule's end, logging every log_every, revising the time budget and checkpointing
+    every checkpoint_every iterations."""
+    tc = run.cfg.train
+    loader = DataLoader(
+        run.dataset,
+        batch_sampler=BatchStream(run.dataset, tc.batch_size, tc.seed, run.iteration),
+        collate_fn=collate,
+        num_workers=tc.num_workers,
+        persistent_workers=tc.num_workers > 0,
+        pin_memory=run.device.type == "cuda",
+        generator=torch.Generator().manual_seed(tc.seed),
+    )
     # (its own generator: creating the iterator must not draw from the global RNG that resume restores)
-    flip = RandomHorizontalFlip(0.5, dataset.keypoint_flip) if tc.hflip else None
-
-    window = LossWindow()  # losses stay on the device; the host reads them at logging steps only
-
-    def checkpoint(it: int) -> None:
-        window.check(ckpt_path)
-        rngs = dist.gather(rng_state())  # every rank's generators
-        if dist.is_main():
-            save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "iteration": it,
-                "rng": rngs, "config": cfg.to_dict(), "class_names": list(dataset.class_names),
-                "label_to_cat_id": [int(c) for c in dataset.label_to_cat_id], "budget_plan": plan,
-                "budget_elapsed_s": budget.now() - t_start,
-                "keypoint_names": list(dataset.keypoint_names), "skeleton": dataset.skeleton,
-            })  # fmt: skip
-
-    net.train()
-    t0, it = time.time(), start
-    bar = tqdm(total=scaled.iters, initial=start, desc="train", disable=not (progress and dist.is_main()),
-               dynamic_ncols=True, mininterval=0.5)  # fmt: skip
-    timer = budget.BudgetTimer(start, scaled.warmup_iters) if tc.time_budget_s > 0 else None
-    data = iter(loader)
+    flip = RandomHorizontalFlip(0.5, run.dataset.keypoint_flip) if tc.hflip else None
+    bar = Progress(run.sched.iters, desc="train", initial=run.iteration, enabled=progress and dist.is_main())
+    timer = budget.BudgetTimer(run.iteration, run.sched.warmup_iters) if tc.time_budget_s > 0 else None
+    run.net.train()
+    t0, data = time.time(), iter(loader)
     try:
-        while it < scaled.iters:
-            images, targets = next(data)
-            images = images_to_device(images, dev)  # uint8 from pinned memory, [0, 1] floats on the device
-            targets = [{k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
-                       for t in targets]  # fmt: skip
-            if flip is not None:  # on the device; the coin flips come from the CPU generator, as before
-                images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                losses = net(images, targets)
-            total = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            it += 1
-            window.add(losses, it)
-            if timer is not None and (rate := _budget_rate(timer, plan, it, tc.checkpoint_every)) is not None:
-                revision = 0 if plan is None else plan.get("revision", 0) + 1
-                elapsed = budget.now() - t_start
-                plan = _plan_budget(scaled, sched.iters, it, rate, timer.first, elapsed, val, revision)
-                timer.restart(it)
-                bar.total = scaled.iters
+        while run.iteration < run.sched.iters:
+            train_step(run, *next(data), flip)
+            bar.update()
+            if timer is not None and (rate := budget_rate(run, timer)) is not None:
+                replan(run, rate, timer.first)
+                timer.restart(run.iteration)
+                bar.set_total(run.sched.iters)
                 if dist.is_main():
-                    tqdm.write(budget.BudgetPlan(**plan).describe())
-                    _write_config(out, cfg, world, sched, plan)
-            bar.update(1)
-            if it % tc.log_every == 0 or it == scaled.iters:
-                window.check(ckpt_path)
-                means = window.means()
-                record = {"iteration": it, "lr": optimizer.param_groups[0]["lr"], **means,
-                          "time": round(time.time() - t0, 2)}  # fmt: skip
-                bar.set_postfix(loss=f"{means['loss']:.3f}", lr=f"{record['lr']:.2e}")
-                if dist.is_main():
-                    with open(out / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    if on_log is not None:
-                        on_log(record)
-            if it % tc.checkpoint_every == 0:
-                checkpoint(it)
+                    bar.note(run.plan.describe())
+                    write_config(run)
+            if run.iteration % tc.log_every == 0 or run.iteration == run.sched.iters:
+                record = log_step(run, t0)
+                bar.log({"loss": record["loss"], "lr": record["lr"]})
+                if on_log is not None and dist.is_main():
+                    on_log(record)
+            if run.iteration % tc.checkpoint_every == 0:
+                save(run)
     finally:
         bar.close()
-    if it != start or not ckpt_path.exists():
-        checkpoint(it)
-    seconds = time.time() - t0
 
-    result: dict[str, Any] = {
-        "iteration": it,
-        "run_dir": str(out),
-        "seconds": round(seconds, 1),
-        "metrics": None,
+
+def train_step(run: TrainingRun, images: list[Tensor], targets: list[dict[str, Any]], flip) -> None:
+    """One optimizer step on one batch (uint8 images from the loader)."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = run.lr()
+    images = images_to_device(images, run.device)  # uint8 from pinned memory, [0, 1] floats on the device
+    targets = [
+        {k: v.to(run.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
+        for t in targets
+    ]
+    if flip is not None:  # on the device; the coin flips come from the CPU generator
+        images, targets = map(list, zip(*(flip(im, t) for im, t in zip(images, targets))))
+    with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.dtype is not None):
+        losses = run.net(images, targets)
+    total = sum(losses.values())
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(total).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.iteration += 1
+    run.window.add(losses, run.iteration)
+
+
+def log_step(run: TrainingRun, t0: float) -> dict[str, Any]:
+    """The mean losses since the last log (all processes), appended to metrics.jsonl. Syncs the device."""
+    run.window.check(run.checkpoint_path)
+    record = {
+        "iteration": run.iteration,
+        "lr": run.lr(),
+        **run.window.means(),
+        "time": round(time.time() - t0, 2),
     }
-    if val is not None:
-        ev = evaluate(model, val, dev, batch_size=max(1, tc.batch_size), progress=progress,
-                      num_workers=tc.num_workers)  # fmt: skip
-        metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
-        result["metrics"] = metrics
-        if dist.is_main():
-            (out / "eval.json").write_text(json.dumps({"iteration": it, **metrics}, indent=2))
-            if progress:
-                print(format_metrics(metrics))
-    dist.barrier()
-    return result
+    if dist.is_main():
+        with open(run.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+    return record
 
 
-EVAL_COST = 0.7  # an evaluation batch (COCOeval included) costs 0.7 early training steps (shapes, measured)
+def save(run: TrainingRun) -> None:
+    """checkpoint.pt (atomically): everything `restore` needs to continue exactly."""
+    run.window.check(run.checkpoint_path)  # a diverged run keeps its last good checkpoint
+    rngs = dist.gather(rng_state())  # every rank's generators
+    if not dist.is_main():
+        return
+    data = run.dataset
+    save_checkpoint(
+        run.checkpoint_path,
+        {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "iteration": run.iteration,
+            "rng": rngs,
+            "config": run.cfg.to_dict(),
+            "class_names": list(data.class_names),
+            "label_to_cat_id": [int(c) for c in data.label_to_cat_id],
+            "budget_plan": None if run.plan is None else run.plan.to_dict(),
+            "budget_elapsed_s": budget.now() - run.t_start,
+            "keypoint_names": list(data.keypoint_names),
+            "skeleton": data.skeleton,
+        },
+    )
 
 
-def _budget_rate(timer: budget.BudgetTimer, plan: dict[str, Any] | None, it: int, every: int) -> float | None:
+def evaluate_at_end(run: TrainingRun, progress: bool) -> dict[str, Any]:
+    """COCO metrics on the validation split, written to eval.json."""
+    tc = run.cfg.train
+    ev = evaluate(
+        run.model,
+        run.val,
+        run.device,
+        batch_size=max(1, tc.batch_size),
+        progress=progress,
+        num_workers=tc.num_workers,
+    )
+    metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
+    if dist.is_main():
+        (run.out / "eval.json").write_text(json.dumps({"iteration": run.iteration, **metrics}, indent=2))
+        if progress:
+            print(format_metrics(metrics))
+    return metrics
+
+
+EVAL_COST = 0.7  # an evaluation batch (COCOeval included) costs about 0.7 early training steps on shapes
+
+
+def budget_rate(run: TrainingRun, timer: budget.BudgetTimer) -> float | None:
     """The measured seconds per iteration when it is time to plan (or revise, at a checkpoint), else None."""
-    rate = timer.tick(it)
-    if plan is None:
+    rate = timer.tick(run.iteration)
+    if run.plan is None:
         return rate
-    return timer.rate(it) if it % every == 0 and budget.may_revise(plan, it) else None
+    due = run.iteration % run.cfg.train.checkpoint_every == 0 and budget.may_revise(run.plan, run.iteration)
+    return timer.rate(run.iteration) if due else None
 
 
-def _plan_budget(
-    tc: TrainConfig, cap: int, it: int, rate: float, first: int, elapsed: float, val, revision: int
-) -> dict[str, Any]:
-    """Fix tc.iters (the schedule's length, at most `cap`) from the measured rate (see budget.py); the same on
-    every rank."""
-    eval_s = 0.0 if val is None else math.ceil(len(val) / max(1, tc.batch_size)) * rate * EVAL_COST
-    plan = budget.plan(budget_s=tc.time_budget_s, elapsed_s=elapsed, iteration=it, seconds_per_iter=rate,
-                       eval_s=eval_s, max_iters=cap, measured_from=first,
-                       revision=revision).to_dict()  # fmt: skip
-    plan = dist.broadcast_from_main(plan)  # rank 0's measurement decides for everyone
-    tc.iters = int(plan["iters"])
-    return plan
+def replan(run: TrainingRun, rate: float, measured_from: int) -> None:
+    """Plan (or revise) the run's length from the measured rate (budget.py); rank 0's plan holds for all."""
+    tc = run.cfg.train
+    val_batches = 0 if run.val is None else math.ceil(len(run.val) / max(1, tc.batch_size))
+    plan = budget.plan(
+        budget_s=tc.time_budget_s,
+        elapsed_s=budget.now() - run.t_start,
+        iteration=run.iteration,
+        seconds_per_iter=rate,
+        eval_s=val_batches * rate * EVAL_COST,
+        max_iters=scaled_schedule(tc, run.world).iters,
+        measured_from=measured_from,
+        revision=0 if run.plan is None else run.plan.revision + 1,
+    )
+    run.plan = dist.broadcast_from_main(plan)
+    run.sched = dataclasses.replace(run.sched, iters=run.plan.iters)
 
 
-def _write_config(out: Path, cfg: Config, world: int, sched, plan: dict[str, Any] | None) -> None:
+def write_config(run: TrainingRun) -> None:
     """config.json: the run's configuration, the schedule it follows (`effective`) and, under a time
-    budget, the plan that fixed its length (`budget_plan`, whose `iters` is then the schedule's)."""
-    effective = {"world_size": world, **dataclasses.asdict(sched)}
-    if plan is not None:
-        effective["iters"] = plan["iters"]
-    d = {**cfg.to_dict(), "effective": effective} | ({"budget_plan": plan} if plan is not None else {})
-    (out / "config.json").write_text(json.dumps(d, indent=2))
+    budget, the plan that fixed its length (`budget_plan`)."""
+    d = {**run.cfg.to_dict(), "effective": {"world_size": run.world, **dataclasses.asdict(run.sched)}}
+    if run.plan is not None:
+        d["budget_plan"] = run.plan.to_dict()
+    (run.out / "config.json").write_text(json.dumps(d, indent=2))
 
 
 def load_imagenet_weights_into(model: MaskRCNN, cfg: Config) -> None:

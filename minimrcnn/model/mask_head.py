@@ -49,10 +49,9 @@ def upsample_and_predict(x: Tensor, deconv: nn.ConvTranspose2d, predictor: nn.Co
     (2i + a, 2j + b), untouched by its neighbours: the deconvolution is one matrix product per pixel,
     [C_in] -> [2, 2, C_out], and the 1x1 predictor another, [C_out] -> [K]. Computed so, the wide
     [N, C_out, 2S, 2S] map stays pixel-major and is never re-laid out; only the input and the K-channel
-    output are permuted. The same values and gradients as the two layers (tests/test_model.py). On the
-    CPU (`benchmarks/mask_head_tail.py`), forward + backward: 1.7-2.3x faster than ConvTranspose2d + Conv2d
-    for the CPU preset's ~60 RoIs in bf16 (its training step ~7% shorter at one thread); 1.6-1.7x for the
-    R50 head (256 channels, 81 classes) in bf16, the same speed in float32.
+    output are permuted. The same values and gradients as the two layers (tests/test_model.py), and faster
+    on the CPU in bf16, where re-laying out the wide map costs most (`benchmarks/mask_head_tail.py` measures
+    it; benchmarks/RESULTS.md has the figures).
     """
     n, c_in, s, _ = x.shape
     c_out, k = deconv.out_channels, predictor.out_channels
