@@ -11,7 +11,7 @@ from pathlib import Path
 
 from minimrcnn.config import Config
 from minimrcnn.engine.checkpoint import load_model
-from minimrcnn.errors import run_command
+from minimrcnn.errors import UserError, run_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,22 +24,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=2)
     args = p.parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: expected a number >= 1")
 
     from minimrcnn.data import build_dataset
-    from minimrcnn.engine.evaluator import evaluate, format_metrics
+    from minimrcnn.engine import run_folder
     from minimrcnn.engine.distributed import pick_device
+    from minimrcnn.engine.evaluator import category_map, evaluate, format_metrics
 
+    out = run_folder.prepare(args.out or Path(args.weights).parent, "--out")  # before the slow part
     device = pick_device(args.device)
     model, state = load_model(args.weights, device)
     cfg = Config.from_dict(state["config"])
     if args.data_root:
         cfg.train.data_root = args.data_root
     dataset = build_dataset(cfg.train, args.split or cfg.train.val_split, train=False)
-    ev = evaluate(model, dataset, device, batch_size=args.batch_size)
-    out = Path(args.out) if args.out else Path(args.weights).parent
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = {k: ev[k] for k in ("bbox", "segm") if k in ev}
-    (out / "eval.json").write_text(json.dumps({"weights": str(args.weights), **metrics}, indent=2))
+    # the model's labels -> this file's category ids, by the checkpoint's categories (not this file's order)
+    cat_ids = category_map(dataset, state.get("class_names"), state.get("label_to_cat_id"))
+    ev = evaluate(model, dataset, device, batch_size=args.batch_size, label_to_cat_id=cat_ids)
+    metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
+    note = {"note": ev["note"]} if ev["note"] else {}
+    (out / "eval.json").write_text(json.dumps({"weights": str(args.weights), **metrics, **note}, indent=2))
     (out / "results.json").write_text(json.dumps(ev["results"]))
     print(format_metrics(metrics))
     from minimrcnn.report import write_report
