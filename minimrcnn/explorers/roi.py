@@ -117,14 +117,6 @@ def _show_output(ax: Axes, values: Tensor, title: str) -> None:
     ax.set_title(title, fontsize=10)
 
 
-def _spans(read: Tensor) -> tuple[Tensor, Tensor]:
-    """[k, n] 0/1 (bin, cell) -> first and one-past-last cell of each bin, [k] each (0, 0 when empty)."""
-    n = read.shape[1]
-    idx = torch.arange(n, dtype=torch.float64)
-    hit = read > 0
-    return torch.where(hit, idx, float(n)).amin(1), torch.where(hit, idx, -1.0).amax(1) + 1
-
-
 @one_thread
 def draw_roipool(
     fig: Figure,

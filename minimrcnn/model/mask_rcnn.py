@@ -24,6 +24,8 @@ from minimrcnn.model.roi_heads import FPNRoIHeads, Res5RoIHeads, RoIHeads
 from minimrcnn.model.rpn import RPN, RPNHead
 from minimrcnn.model.transform import ImageTransform
 
+POOLED_LEVELS = 4  # RoIs are pooled from P2..P5 (LevelMapper's k_min..k_max), never from P6
+
 
 class Backbone(nn.Module):
     """The trunk whose maps the RPN and the poolers read. FPN: ResNet C2..C5 + FPN -> [P2..P6] (or, with
@@ -145,7 +147,7 @@ class MaskRCNN(nn.Module):
         batch, targets = self.transform(images, targets)
         feats = self.backbone(batch.tensors)
         proposals, rpn_losses = self.rpn(batch, feats, targets)
-        pool_feats = feats[:4] if self.cfg.fpn else feats  # P2..P5: a P6 is for the RPN only
+        pool_feats = feats[:POOLED_LEVELS] if self.cfg.fpn else feats  # a P6 is for the RPN only
         detections, head_losses = self.roi_heads(pool_feats, proposals, batch.image_sizes, targets)
         if self.training:
             return {**rpn_losses, **head_losses}
