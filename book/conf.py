@@ -23,6 +23,7 @@ BOOK = Path(__file__).resolve().parent
 REPO = BOOK.parent
 sys.path.insert(0, str(BOOK))
 
+from docstrings import process_docstring  # noqa: E402
 from widget_fallback import convert_source  # noqa: E402
 
 # The one setting for the repository's address: "Open in Colab", "download .ipynb" and the repository button.
@@ -38,6 +39,7 @@ extensions = ["myst_nb", "autoapi.extension", "sphinx.ext.mathjax"]
 exclude_patterns = ["**/.ipynb_checkpoints", "_build", "**/README.md"]
 # `x` in a docstring is code, as in the chapters' Markdown (reST would make it a citation)
 default_role = "literal"
+highlight_language = "text"  # a docstring's literal block is a table or a file tree, not Python
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # -- notebooks: the committed outputs, never executed
@@ -117,7 +119,8 @@ def landing_page(srcdir: Path) -> dict[str, str]:
         [":::{toctree}", ":hidden:", ":caption: Book", ""]
         + front
         + [f"chapters/{p.stem}" for p in chapters]
-        + [":::", "", ":::{toctree}", ":hidden:", ":caption: Reference", "", "api/minimrcnn/index", ":::"]
+        + [":::", "", ":::{toctree}", ":hidden:", ":caption: Reference", ""]
+        + ["API reference <api/minimrcnn/index>", ":::"]
     )
     return {
         "{{ chapter_map }}": f"{drawing}\n| chapter | what it builds |\n|---|---|\n{rows}\n",
@@ -158,5 +161,6 @@ def copy_mathjax(app, exception) -> None:
 
 def setup(app):
     app.connect("source-read", fill_in)
+    app.connect("autodoc-process-docstring", process_docstring)  # sphinx-autoapi emits it
     app.connect("env-get-outdated", landing_page_always_outdated)
     app.connect("build-finished", copy_mathjax)
