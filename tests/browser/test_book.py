@@ -10,6 +10,7 @@ $MINIMRCNN_BOOK_OUT (default runs/book-test/).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -226,3 +227,20 @@ def test_screenshots_of_the_landing_page_a_chapter_and_the_api(crawl, reader, sh
     rgb = [int(v) for v in re.findall(r"\d+", backing)[:3]]
     assert len(rgb) == 3 and min(rgb) > 150, backing
     print(f"\nbook screenshots: {shots}")
+
+
+def test_docstring_tables_become_literal_blocks_and_lists_stay_lists():
+    """book/docstrings.py: what the API reference does to the package's plain-text layouts."""
+    spec = importlib.util.spec_from_file_location("book_docstrings", REPO / "book" / "docstrings.py")
+    docstrings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docstrings)
+    table = ["Files:", "", "    a.png   the image", "    b.json  its boxes", ""]
+    literal = ["    " + line for line in table[2:4]]
+    assert docstrings.preformat_aligned_blocks(table) == ["Files::", "", *literal, ""]
+    hanging = ["Summary.", "", "sigmoid: one channel", "         per class", ""]
+    out = docstrings.preformat_aligned_blocks(hanging)
+    assert out[:4] == ["Summary.", "", "::", ""] and out[4:6] == ["    " + hanging[2], "    " + hanging[3]]
+    items = ["Steps.", "", "1. scale the box", "   by s", "2. sample", ""]
+    assert docstrings.preformat_aligned_blocks(items) == items
+    opened = ["Run::", "", "    make book", ""]
+    assert docstrings.preformat_aligned_blocks(opened) == opened
