@@ -1,5 +1,5 @@
 """`python -m minimrcnn.diagrams --out docs/`: write architecture.png (`--all`: every drawing)."""
 
-from minimrcnn.diagrams import main
+from minimrcnn.diagrams.cli import main
 
 main()
