@@ -123,7 +123,7 @@ def landing_page(srcdir: Path) -> dict[str, str]:
         + ["API reference <api/minimrcnn/index>", ":::"]
     )
     return {
-        "{{ chapter_map }}": f"{drawing}\n| chapter | what it builds |\n|---|---|\n{rows}\n",
+        "{{ chapter_map }}": f"{drawing}\n| chapter | subject |\n|---|---|\n{rows}\n",
         "{{ toctree }}": toctree,
         "{{ repository }}": REPOSITORY_URL,
     }
