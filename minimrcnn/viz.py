@@ -51,8 +51,10 @@ def draw_boxes(
     linewidth: float = 1.5,
     linestyle: str = "-",
     alpha: float = 1.0,
+    fontsize: float = 9,
 ) -> None:
-    """Draw [N, 4] xyxy boxes (pixel corners) on ax, with optional text labels at their top-left."""
+    """Draw [N, 4] xyxy boxes (pixel corners) on ax, with optional text labels at their top-left (fontsize in
+    points: 9 stays readable when a notebook shows the figure scaled down)."""
     boxes = np.asarray(torch.as_tensor(boxes).detach().cpu(), dtype=np.float64).reshape(-1, 4)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         c = colors if isinstance(colors, str) else (color(i) if colors is None else colors[i])
@@ -67,7 +69,7 @@ def draw_boxes(
                 y1 - 1,
                 labels[i],
                 color="white",
-                fontsize=7,
+                fontsize=fontsize,
                 va="bottom",
                 bbox={"facecolor": c, "alpha": 0.8, "pad": 1, "edgecolor": "none"},
             )

@@ -7,7 +7,7 @@ in the committed notebook), and a `*_explorer()` panel that redraws on every cha
 - ch01 `roi.roipool_explorer`: move the RoI, output size, stride (`ops.roi_pool`)
 - ch02 `roi.roialign_explorer`: sample points, bilinear weights, `aligned` (`ops.roi_align`, `ops.roi_pool`)
 - ch04 `anchors.anchors_explorer`: anchors, matching, NMS (`AnchorGenerator`, `RPN.assign_targets`, `ops.nms`)
-- ch05 `masks.masks_explorer`: M x M and threshold (`mask_head.mask_targets`, `paste.paste_masks_in_image`)
+- ch05 `masks.masks_explorer`: m x m and threshold (`mask_head.mask_targets`, `paste.paste_masks_in_image`)
 - ch08 `ap.ap_explorer`: IoU and score thresholds -> matches, PR curves, AP (pycocotools' COCOeval)
 
 `benchmarks/explorer_redraw.py` measures how long a redraw takes. ipywidgets is imported only when a panel

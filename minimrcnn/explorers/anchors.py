@@ -151,7 +151,7 @@ def draw_anchors(
         ],
         loc="upper left",
         bbox_to_anchor=(0, -0.01),
-        fontsize=8,
+        fontsize=9,
         frameon=False,
         ncol=2,
     )
@@ -177,7 +177,7 @@ def draw_anchors(
         ],
         loc="upper left",
         bbox_to_anchor=(0, -0.01),
-        fontsize=8,
+        fontsize=9,
         frameon=False,
         ncol=2,
     )
@@ -199,7 +199,7 @@ def draw_anchors(
         ],
         loc="upper left",
         bbox_to_anchor=(0, -0.01),
-        fontsize=8,
+        fontsize=9,
         frameon=False,
         ncol=2,
     )

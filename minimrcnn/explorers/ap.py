@@ -147,7 +147,7 @@ def _layout(fig: Figure) -> tuple[Axes, ...]:
         loc="lower left",
         bbox_to_anchor=(0.01, 0.0),
         ncol=3,
-        fontsize=8,
+        fontsize=9,
         frameon=False,
     )
     return (*images, fig.add_subplot(gs[:, 4]))
@@ -224,7 +224,7 @@ def draw_ap(fig: Figure, *, iou_threshold: float, score_threshold: float) -> APR
     ax_pr.tick_params(labelsize=8)
     ax_pr.grid(alpha=0.3)
     if ax_pr.lines:
-        ax_pr.legend(fontsize=8, loc="lower left")
+        ax_pr.legend(fontsize=9, loc="lower left")
     ax_pr.set_title(f"COCOeval's precision-recall curves\nAP@IoU={iou_threshold:.2f}: {ap:.3f}", fontsize=10)
     fig.suptitle(
         f"IoU >= {iou_threshold:.2f}, score >= {score_threshold:.2f}: {len(results)} detections, "

@@ -1,7 +1,7 @@
 """Chapter 05: how fine must the mask head's output be? Mask resolution and binarization threshold against
 the pasted mask's IoU with the object.
 
-The mask drawn is the best an M x M head could predict: the object's own target, `mask_head.mask_targets`
+The mask drawn is the best an m x m head could predict: the object's own target, `mask_head.mask_targets`
 (RoIAlign of the ground-truth mask over its box), pasted back into the image by `paste.paste_masks_in_image`
 and cut at the threshold, exactly as inference does with a predicted mask. What is lost is lost to the
 resolution and the threshold alone.
@@ -41,7 +41,7 @@ class MaskReading:
     """What the masks picture shows, in numbers."""
 
     box: Tensor  # [4] the object's box
-    target: Tensor  # [M, M] mask_targets: the M x M mask a perfect head would predict
+    target: Tensor  # [M, M] mask_targets: the m x m mask a perfect head would predict
     pasted: Tensor  # [H, W] paste_masks_in_image: that mask back in the image, probabilities
     binary: Tensor  # [H, W] pasted >= threshold
     gt: Tensor  # [H, W] the object's visible pixels
@@ -58,7 +58,7 @@ def objects(image_index: int = IMAGE_INDEX) -> list[tuple[str, int]]:
 
 
 def round_trip(object_index: int, resolution: int, aligned: bool, image_index: int = IMAGE_INDEX):
-    """The object's M x M target [M, M] and the pasted probabilities [H, W]."""
+    """The object's m x m target [m, m] and the pasted probabilities [H, W]."""
     boxes, _, masks = gt_boxes(image_index, IMAGE_SIZE)
     box = boxes[object_index : object_index + 1]  # [1, 4]
     target = mask_targets(masks, box, torch.tensor([object_index]), resolution, aligned=aligned)  # [1, M, M]
@@ -109,7 +109,7 @@ def draw_masks(
     object_index: int,
     image_index: int = IMAGE_INDEX,
 ) -> MaskReading:
-    """The object, its M x M target, the target pasted back, what the threshold keeps against the object,
+    """The object, its m x m target, the target pasted back, what the threshold keeps against the object,
     and the IoU of every resolution and threshold."""
     image, _ = scene(image_index, IMAGE_SIZE)
     boxes, cats, masks = gt_boxes(image_index, IMAGE_SIZE)
@@ -151,7 +151,7 @@ def draw_masks(
         ],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.01),
-        fontsize=8,
+        fontsize=9,
         ncol=3,
         frameon=False,
     )
@@ -168,7 +168,7 @@ def draw_masks(
     ax_curve.set_ylim(max(0.0, float(curves.min()) - 0.02), 1.0)
     ax_curve.tick_params(labelsize=8)
     ax_curve.grid(alpha=0.3)
-    ax_curve.legend(fontsize=8, loc="lower center")
+    ax_curve.legend(fontsize=9, loc="lower center")
     ax_curve.set_title(f"every resolution and threshold\naligned={bool(aligned)}", fontsize=10)
     return reading
 
@@ -186,7 +186,7 @@ def masks_explorer(**values) -> Explorer:
 
     values = START | values
     controls = {
-        "resolution": W.ToggleButtons(options=RESOLUTIONS, value=values["resolution"], description="M x M"),
+        "resolution": W.ToggleButtons(options=RESOLUTIONS, value=values["resolution"], description="m x m"),
         "threshold": W.FloatSlider(
             value=values["threshold"],
             min=0.05,
@@ -203,5 +203,5 @@ def masks_explorer(**values) -> Explorer:
         ),
     }
     fixed = {k: v for k, v in values.items() if k not in controls}
-    title = "Mask resolution and threshold: the best an M x M mask can do once pasted"
+    title = "Mask resolution and threshold: the best an m x m mask can do once pasted"
     return Explorer(lambda fig, **v: draw_masks(fig, **v, **fixed), controls, FIGSIZE, title=title, columns=2)

@@ -214,7 +214,7 @@ def _legend(ax: Axes, handles: list) -> None:
         handles=handles,
         loc="upper left",
         bbox_to_anchor=(-0.02, -0.06),
-        fontsize=8,
+        fontsize=9,
         ncol=3,
         frameon=False,
         handlelength=1.8,
@@ -281,7 +281,7 @@ def draw_roialign(
                 f"{w[r, c]:.2f}",
                 ha="center",
                 va="center",
-                fontsize=8,
+                fontsize=9,
                 color="black",
                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8),
             )
