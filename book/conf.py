@@ -36,16 +36,14 @@ copyright = "the minimrcnn authors, MIT licence"
 html_title = "minimrcnn: Mask R-CNN, built piece by piece"
 
 extensions = ["myst_nb", "autoapi.extension", "sphinx.ext.mathjax"]
-exclude_patterns = ["**/.ipynb_checkpoints", "_build", "**/README.md"]
 # `x` in a docstring is code, as in the chapters' Markdown (reST would make it a citation)
 default_role = "literal"
 highlight_language = "text"  # a docstring's literal block is a table or a file tree, not Python
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # -- notebooks: the committed outputs, never executed
 nb_execution_mode = "off"
 nb_ipywidgets_js: dict = {}  # the widgets' renderer is a CDN script: widget_fallback.py instead
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "html_image"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "html_image"]
 myst_heading_anchors = 3
 
 # -- API reference, read from the source (sphinx-autoapi parses it; nothing imports torch)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-from typing import Any
 
 from markdown_it import MarkdownIt
 
@@ -44,11 +43,13 @@ def _selection(state: dict) -> set[int]:
     return set(index) if isinstance(index, list) else {index}
 
 
-def _output(output: dict) -> str:
+def _output(output: dict, models: dict[str, dict]) -> str:
     """One saved output of an Output widget, as the notebook would show it."""
     if output.get("output_type") == "stream":
         return f'<pre class="wf-text">{html.escape("".join(output.get("text", "")))}</pre>'
     data = output.get("data", {})
+    if VIEW in data:  # a widget displayed inside the Output widget
+        return render_model(data[VIEW].get("model_id", ""), models)
     for mime in IMAGE_TYPES:
         if mime in data:
             payload = "".join(data[mime])
@@ -87,7 +88,7 @@ def render_model(model_id: str, models: dict[str, dict]) -> str:
         children = "".join(render_model(c, models) for c in ids)
         return f'<div class="{kind}">{children}</div>' if children else ""
     if name == "OutputModel":
-        return "".join(_output(o) for o in state.get("outputs", []))
+        return "".join(_output(o, models) for o in state.get("outputs", []))
     if name == "ImageModel":
         return _image(model)
     if name in ("HTMLModel", "HTMLMathModel"):
@@ -160,10 +161,3 @@ def convert_source(text: str) -> str:
     notebook = json.loads(text)
     replace_widget_views(notebook)
     return json.dumps(notebook)
-
-
-def saved_widget_counts(notebook: dict[str, Any]) -> tuple[int, int]:
-    """(views in outputs, models in the saved state): what a re-execution saved for the fallbacks."""
-    views = sum(VIEW in o.get("data", {}) for c in notebook.get("cells", []) for o in c.get("outputs", []))
-    models = notebook.get("metadata", {}).get("widgets", {}).get(STATE, {}).get("state", {})
-    return views, len(models)
