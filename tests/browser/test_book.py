@@ -24,8 +24,6 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
 SHOTS = Path(os.environ.get("MINIMRCNN_BOOK_OUT", REPO / "runs" / "book-test"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -115,8 +113,10 @@ def crawl(book_site, browser) -> Crawl:
 
 @pytest.fixture
 def reader(crawl):
-    """A fresh page in the crawl's guarded context (requests to other hosts are aborted and recorded)."""
+    """A fresh page in the crawl's guarded context: requests to other hosts are aborted and recorded, and
+    JavaScript errors recorded too (the last test asserts on both)."""
     page = crawl.context.new_page()
+    page.on("pageerror", lambda e: crawl.problems.setdefault(f"{page.url} (reader)", []).append(str(e)))
     yield page
     page.close()
 
@@ -244,3 +244,8 @@ def test_docstring_tables_become_literal_blocks_and_lists_stay_lists():
     assert docstrings.preformat_aligned_blocks(items) == items
     opened = ["Run::", "", "    make book", ""]
     assert docstrings.preformat_aligned_blocks(opened) == opened
+
+
+def test_no_request_left_127_0_0_1_and_no_error_while_the_tests_above_read_the_site(crawl):
+    assert not crawl.outside, f"requests to other hosts (aborted): {sorted(set(crawl.outside))[:20]}"
+    assert not crawl.problems, json.dumps(crawl.problems, indent=1)[:4000]
