@@ -218,10 +218,13 @@ def anchors_explorer(**values) -> Explorer:
     import ipywidgets as W
 
     values = START | values
-    style = dict(continuous_update=True, readout_format=".2f", step=0.05, style={"description_width": "90px"})
+    label = {"description_width": "130px"}  # wide enough for the longest label, "object IoU >="
+    style = dict(continuous_update=True, readout_format=".2f", step=0.05, style=label)
     controls = {
-        "smallest": W.Dropdown(options=[8, 16, 32], value=values["smallest"], description="smallest size"),
-        "ratios": W.Dropdown(options=list(RATIOS), value=values["ratios"], description="ratios (h:w)"),
+        "smallest": W.Dropdown(
+            options=[8, 16, 32], value=values["smallest"], description="smallest size", style=label
+        ),
+        "ratios": W.Dropdown(options=list(RATIOS), value=values["ratios"], description="ratios (h:w)", style=label),
         "fg_iou": W.FloatSlider(
             value=values["fg_iou"], min=0.3, max=0.95, description="object IoU >=", **style
         ),
