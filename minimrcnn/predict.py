@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"detections (score >= {args.score_thresh:g}, in original pixels, COCO results): {out / RESULTS}")
     if failed:
         n = len(args.images)
-        print(f"error: {len(failed)} of {n} images could not be read (named above)", file=sys.stderr)
+        if n > 1:  # (one image: its own error line says it all)
+            print(f"error: {len(failed)} of {n} images could not be read (named above)", file=sys.stderr)
         return 1
     return 0
 

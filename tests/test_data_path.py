@@ -116,8 +116,9 @@ def test_cocoeval_runs_on_rank_0_only(shapes, monkeypatch):
     monkeypatch.setattr(evaluator, "model_has_masks", lambda model: True)
     monkeypatch.setattr(evaluator.dist, "is_main", lambda: False)  # as rank 1 of 2
     monkeypatch.setattr(evaluator.dist, "gather_to_main", lambda obj: None)
-    monkeypatch.setattr(evaluator.dist, "broadcast_from_main", lambda obj: {"bbox": scored, "segm": scored})
+    metrics = {"bbox": scored, "segm": scored}
+    monkeypatch.setattr(evaluator.dist, "broadcast_from_main", lambda obj: (metrics, None))  # (metrics, note)
     monkeypatch.setattr(evaluator, "coco_evaluate", lambda *a, **k: pytest.fail("COCOeval ran on rank 1"))
     ev = evaluator.evaluate(None, ds, torch.device("cpu"))
-    assert ev["bbox"] == scored and ev["results"] == []  # rank 0's metrics, and no one else's results
+    assert ev["bbox"] == scored and ev["results"] == [] and ev["note"] is None  # rank 0's metrics, no results
     assert ds._coco is None  # rank 1 never built the COCO index

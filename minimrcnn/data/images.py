@@ -28,7 +28,7 @@ def open_rgb(path: Path, listed_in: Path | None = None) -> np.ndarray:
             return to_rgb8(img)
     except FileNotFoundError:
         listed = f" (listed in {listed_in.name})" if listed_in is not None else ""
-        raise DataError(f"{path}: image file not found{listed}") from None
+        raise DataError(f"{path}: image not found{listed}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:  # truncated, not an image, ...
         raise DataError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
 
