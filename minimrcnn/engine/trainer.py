@@ -18,10 +18,12 @@ images over the processes and scores them with COCOeval on rank 0 (`evaluator.py
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,14 +38,21 @@ from minimrcnn.config import Config, TrainConfig
 from minimrcnn.data import build_dataset
 from minimrcnn.data.samplers import GroupedBatchSampler, aspect_ratio_groups, collate
 from minimrcnn.data.transforms import RandomHorizontalFlip, images_to_device
-from minimrcnn.engine import budget
+from minimrcnn.engine import budget, run_folder
 from minimrcnn.engine import distributed as dist
-from minimrcnn.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from minimrcnn.engine.evaluator import evaluate, format_metrics
+from minimrcnn.engine.checkpoint import (
+    check_resumable,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from minimrcnn.engine.evaluator import category_map, evaluate, format_metrics
 from minimrcnn.engine.loss_window import LossWindow
 from minimrcnn.engine.precision import amp_dtype
 from minimrcnn.engine.progress import Progress
 from minimrcnn.engine.scaling import ScaledSchedule, scaled_schedule
+from minimrcnn.errors import DataError
 from minimrcnn.model.backbone import load_imagenet_weights
 from minimrcnn.model.mask_rcnn import MaskRCNN
 
@@ -64,10 +73,13 @@ class BatchStream:
         it, epoch = 0, 0
         while True:
             self.batches.set_epoch(epoch)
+            before = it
             for batch in self.batches:  # index lists only: skipping ahead loads no images
                 if it >= self.start_iter:
                     yield batch
                 it += 1
+            if it == before:  # an epoch without a batch would make this loop spin forever
+                raise DataError(f"the training set gives no batch ({len(self.batches.group_ids)} images)")
             epoch += 1
 
 
@@ -113,6 +125,7 @@ class TrainingRun:
     sched: ScaledSchedule  # the one schedule: its length changes only when a time budget is planned
     dataset: Dataset
     val: Dataset | None  # evaluated at the end (train.eval_at_end)
+    val_cat_ids: list[int] | None  # the model's label -> val's category id (evaluator.category_map)
     t_start: float  # the time budget's clock: when the run (or, resumed, the first run) started
     iteration: int = 0
     plan: budget.BudgetPlan | None = None  # the time budget's plan in force, once made
@@ -145,18 +158,21 @@ def train(
     t_start = budget.now() - spent_s
     cfg = copy.deepcopy(cfg).validate()  # a misspelt value stops here, before any work
     out = Path(out_dir)
-    resuming = resume and (out / "checkpoint.pt").exists()  # (--resume on a fresh folder starts it)
-    run = start_run(cfg, out, t_start, pretrained=not resuming)
-    if resuming:
-        restore(run)
-    elif dist.is_main():
-        (run.out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
-    if dist.is_main():
-        write_config(run)
-    start, t0 = run.iteration, time.time()
-    run_loop(run, progress, on_log)
-    if run.iteration != start or not run.checkpoint_path.exists():
-        save(run)
+    # one run per folder: rank 0 holds the folder's lock (torchrun's RANK: the group is not joined yet)
+    main_process = os.environ.get("RANK", "0") == "0"
+    with run_folder.locked(out) if main_process else contextlib.nullcontext():
+        resuming = resume and (out / "checkpoint.pt").exists()  # (--resume on a fresh folder starts it)
+        run = start_run(cfg, out, t_start, pretrained=not resuming)
+        if resuming:
+            restore(run)
+        elif dist.is_main():
+            (run.out / "metrics.jsonl").write_text("")  # a fresh run starts a fresh log
+        if dist.is_main():
+            write_config(run)
+        start, t0 = run.iteration, time.time()
+        run_loop(run, progress, on_log)
+        if run.iteration != start or not run.checkpoint_path.exists():
+            save(run)
     result: dict[str, Any] = {
         "iteration": run.iteration,
         "run_dir": str(run.out),
@@ -183,6 +199,8 @@ def start_run(cfg: Config, out: Path, t_start: float, pretrained: bool = True) -
     dataset = build_dataset(tc, tc.train_split, train=True, uint8=True)  # no augmentation: flips below
     val = build_dataset(tc, tc.val_split, train=False, uint8=True) if tc.eval_at_end else None  # (budgeted)
     cfg.model.num_classes = dataset.num_classes
+    # val's categories matched to the training set's now (by name where ids differ), not after training
+    val_cat_ids = None if val is None else category_map(val, dataset.class_names, dataset.label_to_cat_id)
     model = MaskRCNN(cfg.model)
     if pretrained and tc.backbone_weights != "none":
         load_imagenet_weights_into(model, cfg)
@@ -209,6 +227,7 @@ def start_run(cfg: Config, out: Path, t_start: float, pretrained: bool = True) -
         sched=sched,
         dataset=dataset,
         val=val,
+        val_cat_ids=val_cat_ids,
         t_start=t_start,
     )
 
@@ -217,6 +236,7 @@ def restore(run: TrainingRun) -> None:
     """Continue from the run folder's checkpoint: weights, optimizer, scaler, RNG state, iteration, the time
     budget's plan and clock; the log loses what was written after the checkpoint."""
     state = load_checkpoint(run.checkpoint_path)
+    check_resumable(state, run.cfg, run.checkpoint_path)  # another preset's run folder: one line
     if state.get("budget_plan") is not None:  # the resumed run keeps the length its budget chose
         run.plan = budget.BudgetPlan(**state["budget_plan"])
         run.sched = dataclasses.replace(run.sched, iters=run.plan.iters)
@@ -351,6 +371,7 @@ def evaluate_at_end(run: TrainingRun, progress: bool) -> dict[str, Any]:
         batch_size=max(1, tc.batch_size),
         progress=progress,
         num_workers=tc.num_workers,
+        label_to_cat_id=run.val_cat_ids,
     )
     metrics = {k: ev[k] for k in ("bbox", "segm", "keypoints") if k in ev}
     if dist.is_main():
