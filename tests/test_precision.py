@@ -88,7 +88,7 @@ def test_cuda_training_steps_are_finite_with_amp(tmp_path):
 
 @pytest.mark.cuda
 def test_cuda_images_to_device_equals_the_cpu_conversion():
-    from minimrcnn.data.samplers import images_to_device
+    from minimrcnn.data.transforms import images_to_device
 
     im = torch.randint(0, 256, (3, 37, 53), dtype=torch.uint8)
     (gpu,) = images_to_device([im.pin_memory()], torch.device("cuda"))

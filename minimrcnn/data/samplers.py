@@ -12,8 +12,6 @@ from typing import Any
 
 from torch.utils.data import Dataset, Sampler, Subset
 
-from minimrcnn.data.transforms import images_to_device  # noqa: F401  (moved; until trainer.py imports it there)
-
 
 def aspect_ratio_groups(dataset: Dataset) -> list[int]:
     """Group id of every sample: 0 portrait (width < height), 1 landscape or square.
