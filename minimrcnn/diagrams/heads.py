@@ -48,7 +48,10 @@ def draw_fpn(cfg: Config | ModelConfig | None = None) -> Figure:
     ax.text(11.6, ys[-1] + 1.45, "FPN", ha="center", fontsize=FONT + 1, weight="bold")
     for i in range(len(stages)):
         y = ys[i] + 0.6
-        arrow(ax, (3.3, y), (7.4, y), f"lateral 1×1 conv → {label(s, f'L{i + 2}')}", f"L{i + 2}")
+        # the operation above the arrow, the lateral's shape below it: on one line they ran into the C boxes
+        arrow(ax, (3.3, y), (7.4, y), "lateral 1×1 conv")
+        lateral = label(s, f"L{i + 2}")
+        ax.text(5.35, y - 0.12, lateral, ha="center", va="top", fontsize=FONT - 1, gid=f"shape:L{i + 2}")
         ax.add_patch(plt.Circle((7.75, y), 0.35, fc="white", ec=COLORS["fpn"][1], lw=1.8))
         ax.text(
             7.75,
