@@ -58,6 +58,8 @@ book: $(BOOK_STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-# Re-execute every chapter in place (full mode) so the committed notebooks carry fresh outputs.
+# Re-execute every chapter in place (full mode) so the committed notebooks carry fresh outputs, widget state
+# included (the book site shows the saved widgets without a kernel).
 chapters: $(STAMP)
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 chapters/*.ipynb
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 \
+		--ExecutePreprocessor.store_widget_state=True chapters/*.ipynb

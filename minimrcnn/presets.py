@@ -153,7 +153,8 @@ def figures_cpu() -> Config:
 
     The shapes_cpu model with the mask head swapped for a narrow keypoint head (chapter 10). It keeps what
     shapes_cpu had when chapter 10's results were run: the FPN on C2..C5 with anchors of 16 to 256 pixels,
-    RoIs sampled at most 1:3 positive, 600 RPN anchors per level before NMS in training, and lr 1e-3."""
+    RoIs sampled at most 1:3 positive, 600 RPN anchors per level before NMS in training, a 64-wide mask head
+    (for the keypoint & mask variant) and lr 1e-3."""
     cfg = shapes_cpu()
     cfg.name = "figures_cpu"
     m = cfg.model
@@ -162,6 +163,7 @@ def figures_cpu() -> Config:
     m.keypoint_head_dim, m.keypoint_head_convs = 64, 4
     m.fpn_stages, m.anchor_sizes = 4, (16, 32, 64, 128, 256)
     m.box_positive_fraction = 0.25
+    m.mask_head_dim = 64  # the mask head of chapter 10's keypoint & mask variant, as its runs had it
     m.rpn_pre_nms_top_n_train = 600
     cfg.train.lr = 1e-3  # and the lr it had then
     cfg.train.dataset, cfg.train.data_root = "figures", "data/figures"

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from minimrcnn.config import Config, apply_overrides
+from minimrcnn.config import Config, TrainConfig, apply_overrides
 from minimrcnn.errors import run_command
 from minimrcnn.presets import PRESETS, get_preset
 
@@ -98,14 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def dataset_size(tc) -> str:
+def dataset_size(tc: TrainConfig) -> str:
     """'1000 train / 100 val images' without loading annotations (generated datasets: the counts they get)."""
-    if tc.dataset in ("shapes", "figures"):
-        from minimrcnn.data import figures, shapes
+    from minimrcnn.data import DATASETS, split_size
 
-        defaults = (shapes if tc.dataset == "shapes" else figures).DEFAULT_NUM_IMAGES
-        n_train = tc.num_train_images or defaults["train"]
-        n_val = tc.num_val_images or defaults["val"]
+    if DATASETS[tc.dataset].generate is not None:
+        n_train, n_val = split_size(tc, tc.train_split), split_size(tc, tc.val_split)
         made = "" if (Path(tc.data_root) / tc.train_split).is_dir() else ", generated on first use"
         return f"{n_train} {tc.train_split} / {n_val} {tc.val_split} images{made}"
     counts = []
@@ -129,9 +127,11 @@ def summary(cfg: Config, preset: str, out: str, resume: bool) -> str:
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     budget = f"{tc.fixed_iters or tc.iters} iterations"
     if tc.time_budget_s:  # engine/budget.py
-        budget = (f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing "
-                  f"{budget_mod.TIMED_ITERS} iterations after warm-up and revised at checkpoints, "
-                  f"at most {tc.iters})")  # fmt: skip
+        budget = (
+            f"{tc.time_budget_s:g} s for the whole run (its length is fixed after timing "
+            f"{budget_mod.TIMED_ITERS} iterations after warm-up and revised at checkpoints, "
+            f"at most {tc.iters})"
+        )
     procs = f" x {world} processes" if world > 1 else ""
     threads = torch.get_num_threads()
     from minimrcnn.engine.precision import amp_dtype
@@ -163,11 +163,13 @@ def write_pictures(out: str, cfg: Config) -> list[Path]:
 
 def where_to_look(out: str, pictures: list[Path], evaluated: bool) -> str:
     files = [p.name for p in pictures] + ["eval.json"] * evaluated + ["metrics.jsonl", "checkpoint.pt"]
-    return "\n".join([
-        f"done. Look in {out}/:",
-        *(f"  {out}/{name}" for name in files),
-        f"next: python -m minimrcnn.predict IMAGE.png --weights {out}/checkpoint.pt --out preds/",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"done. Look in {out}/:",
+            *(f"  {out}/{name}" for name in files),
+            f"next: python -m minimrcnn.predict IMAGE.png --weights {out}/checkpoint.pt --out preds/",
+        ]
+    )
 
 
 if __name__ == "__main__":

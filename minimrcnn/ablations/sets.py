@@ -31,13 +31,7 @@ class Variant:
 
 
 BASELINE = Variant("baseline", "RoIAlign, sigmoid, FCN-4, 28x28")  # the shapes_cpu preset itself
-# figures_cpu with the 64-channel mask head shapes_cpu had when chapter 10's runs were made (figures_cpu pins
-# the rest of that preset). Only keypoint_mask builds a mask head, but every run's config.json records its
-# width, and a run is reused only when its whole configuration matches.
-FIGURES_AS_RUN = ("model.mask_head_dim=64",)
-KEYPOINT_BASELINE = Variant(
-    "keypoint", "RoIAlign, keypoint-only (figures_cpu)", FIGURES_AS_RUN, "figures_cpu"
-)
+KEYPOINT_BASELINE = Variant("keypoint", "RoIAlign, keypoint-only (figures_cpu)", (), "figures_cpu")
 
 
 @dataclass(frozen=True)
@@ -204,7 +198,7 @@ SETS: dict[str, AblationSet] = {
                 Variant(
                     "keypoint_roipool",
                     "RoIPool, keypoint-only",
-                    (*FIGURES_AS_RUN, "model.pooler=roipool"),
+                    ("model.pooler=roipool",),
                     "figures_cpu",
                 ),
                 KEYPOINT_BASELINE,
@@ -228,7 +222,7 @@ SETS: dict[str, AblationSet] = {
                 Variant(
                     "keypoint_mask",
                     "RoIAlign, keypoint & mask",
-                    (*FIGURES_AS_RUN, "model.mask_on=true"),
+                    ("model.mask_on=true",),
                     "figures_cpu",
                 ),
             ),

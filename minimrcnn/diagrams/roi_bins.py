@@ -21,7 +21,8 @@ def draw_roi_bins(
 ) -> Figure:
     """The paper's Figure 3: one RoI (image pixels) on a `grid x grid` feature map of stride `stride`.
     Left, RoIPool: the feature cells each output bin takes its max over (the box snapped to the grid).
-    Right, RoIAlign: exact bins, `sampling_ratio`² bilinear samples per bin, and one sample's 4 weights.
+    Right, RoIAlign: exact bins, `sampling_ratio` x `sampling_ratio` bilinear samples per bin, and one
+    sample's 4 weights.
     Both are read off the package's own ops applied to a one-hot probe (one channel per feature cell)."""
     probe = torch.eye(grid * grid, dtype=torch.float64).reshape(1, grid * grid, grid, grid)  # [1, G², G, G]
     rois = torch.tensor([[0.0, *box]], dtype=torch.float64)

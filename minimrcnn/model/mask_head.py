@@ -86,7 +86,9 @@ class MLPMaskHead(nn.Module):
 
 
 def mask_channels(loss: str, num_classes: int) -> int:
-    """sigmoid: one binary mask per foreground class (+ an unused background channel, as in torchvision);
+    """How many mask channels the head predicts for a mask loss.
+
+    sigmoid: one binary mask per foreground class (+ an unused background channel, as in torchvision);
     softmax: one score per class incl. background, competing per pixel; agnostic: a single mask."""
     return 1 if loss == "agnostic" else num_classes
 

@@ -328,8 +328,10 @@ def _as_floats(v: object) -> list[float]:
 
 
 def check_bin_sample_points(fn: Callable[..., tuple[Sequence[float], Sequence[float]]]) -> bool:
-    """Check a student's ``bin_sample_points(box, output_size, bin_index, spatial_scale, sampling_ratio,
-    aligned)``; print a verdict and return True if right."""
+    """Check a student's ``bin_sample_points``; print a verdict and return True if right.
+
+    The function is called as ``bin_sample_points(box, output_size, bin_index, spatial_scale, sampling_ratio,
+    aligned)``."""
     name = "bin_sample_points"
     results: list[tuple[list[float], list[float]]] = []
     try:
@@ -415,9 +417,11 @@ def check_answer_aligned_shift(answer: Any) -> bool:
         answers()["aligned_shift"],
         atol=1e-6,
         form="a number of image pixels",
-        mistakes=((0.5, "half a *cell*: in image pixels that is half the stride."),
-                  (32, "a whole cell would be 32 pixels; the shift is half of one."),
-                  (-16, "16 pixels, but toward the bottom right: give the size, a positive number.")),
+        mistakes=(
+            (0.5, "half a *cell*: in image pixels that is half the stride."),
+            (32, "a whole cell would be 32 pixels; the shift is half of one."),
+            (-16, "16 pixels, but toward the bottom right: give the size, a positive number."),
+        ),
         why="Half a cell = 16 image pixels, toward the bottom right. It is the same for every RoI, so the "
         "network learns it away.",
     )
