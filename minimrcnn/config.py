@@ -185,13 +185,24 @@ class TrainConfig:
             if kind is not None and (not isinstance(v, kind) or (kind is not bool and isinstance(v, bool))):
                 raise ConfigError(f"train.{name}={v!r}: expected a value of type {f.type}")
         bounds = {  # name: (lowest value, is the lowest value itself excluded?)
-            "batch_size": (1, False), "iters": (1, False), "base_batch_size": (1, False),
-            "num_workers": (0, False), "log_every": (1, False), "checkpoint_every": (1, False),
-            "warmup_iters": (0, False), "lr": (0, True), "weight_decay": (0, False),
-            "momentum": (0, False), "lr_gamma": (0, True), "warmup_factor": (0, True),
-            "time_budget_s": (0, False), "seed": (0, False), "num_train_images": (0, False),
-            "num_val_images": (0, False), "fixed_iters": (0, False),
-        }  # fmt: skip
+            "batch_size": (1, False),
+            "iters": (1, False),
+            "base_batch_size": (1, False),
+            "num_workers": (0, False),
+            "log_every": (1, False),
+            "checkpoint_every": (1, False),
+            "warmup_iters": (0, False),
+            "lr": (0, True),
+            "weight_decay": (0, False),
+            "momentum": (0, False),
+            "lr_gamma": (0, True),
+            "warmup_factor": (0, True),
+            "time_budget_s": (0, False),
+            "seed": (0, False),
+            "num_train_images": (0, False),
+            "num_val_images": (0, False),
+            "fixed_iters": (0, False),
+        }
         for name, (low, strict) in bounds.items():
             v = getattr(self, name)
             if not math.isfinite(v):
@@ -202,9 +213,11 @@ class TrainConfig:
             if getattr(self, name) > 1:
                 raise ConfigError(f"train.{name}={getattr(self, name)!r}: expected a number <= 1")
         steps = self.lr_steps
-        if not isinstance(steps, tuple) or any(not isinstance(s, int) or s < 1 for s in steps) or list(
-            steps
-        ) != sorted(set(steps)):
+        if (
+            not isinstance(steps, tuple)
+            or any(not isinstance(s, int) or s < 1 for s in steps)
+            or list(steps) != sorted(set(steps))
+        ):
             raise ConfigError(f"train.lr_steps={steps!r}: expected increasing positive iteration counts")
         for name in ("data_root", "train_split", "val_split"):
             if not getattr(self, name):
@@ -298,4 +311,3 @@ def _parse_like(current: Any, raw: str, key: str) -> Any:
         return raw
     except ValueError:
         raise ConfigError(f"--set {key}={raw!r}: expected a value like {current!r}") from None
-

@@ -86,8 +86,6 @@ def plot_lr(ax: Axes, records: Sequence[dict[str, Any]], total: int | None = Non
     ax.grid(alpha=0.3)
 
 
-
-
 def _new_figure(figsize: tuple[float, float], dpi: int) -> Figure:
     fig = Figure(figsize=figsize, dpi=dpi)  # not pyplot's: nothing global, nothing shown
     FigureCanvasAgg(fig)
@@ -107,8 +105,11 @@ def save_curves(run_dir: str | Path, out: str | Path | None = None, dpi: int = 8
     plot_losses(ax, records)
     plot_lr(ax_lr, records)
     last = records[-1]
-    ax.set_title(f"{run_dir.name}: {last['iteration']} iterations, final loss {last['loss']:.3f}",
-                 fontsize=9, loc="left")  # fmt: skip
+    ax.set_title(
+        f"{run_dir.name}: {last['iteration']} iterations, final loss {last['loss']:.3f}",
+        fontsize=9,
+        loc="left",
+    )
     fig.tight_layout()
     path = Path(out) if out else run_dir / CURVES_FILE
     fig.savefig(path)
@@ -170,6 +171,15 @@ def write_report(
     curves = save_curves(curves_from or run_dir, run_dir / CURVES_FILE)
     written = [curves] if curves is not None else []
     split = getattr(dataset, "split", None) or Path(getattr(dataset, "images_dir", "held-out")).name
-    written.append(save_predictions(model, dataset, run_dir / PREDICTIONS_FILE, num_images, score_thresh,
-                                    device, title=f"{run_dir.name}: {split} images"))  # fmt: skip
+    written.append(
+        save_predictions(
+            model,
+            dataset,
+            run_dir / PREDICTIONS_FILE,
+            num_images,
+            score_thresh,
+            device,
+            title=f"{run_dir.name}: {split} images",
+        )
+    )
     return written

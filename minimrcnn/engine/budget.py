@@ -62,12 +62,16 @@ class BudgetPlan:
         if self.capped:
             why = f"train.iters={self.iters} is the cap"
         else:
-            why = (f"{self.budget_s:.0f} s budget - {self.elapsed_s:.0f} s spent - {self.eval_s:.0f} s for "
-                   f"evaluation, at {self.seconds_per_iter:.3f} s/iteration + {self.margin:.0%}")  # fmt: skip
+            why = (
+                f"{self.budget_s:.0f} s budget - {self.elapsed_s:.0f} s spent - {self.eval_s:.0f} s for "
+                f"evaluation, at {self.seconds_per_iter:.3f} s/iteration + {self.margin:.0%}"
+            )
         what = "time budget" if self.revision == 0 else f"time budget, revision {self.revision}"
-        return (f"{what}: {self.seconds_per_iter:.3f} s/iteration measured over iterations "
-                f"{self.measured_from}-{self.planned_at}; the schedule ends at iteration {self.iters} "
-                f"({why})")  # fmt: skip
+        return (
+            f"{what}: {self.seconds_per_iter:.3f} s/iteration measured over iterations "
+            f"{self.measured_from}-{self.planned_at}; the schedule ends at iteration {self.iters} "
+            f"({why})"
+        )
 
 
 def plan(

@@ -52,8 +52,9 @@ class Progress:
         self.start_n, self.t0 = initial, time.perf_counter()
         self.bar = None
         if enabled and draws_a_bar(self.stream):
-            self.bar = tqdm(total=total, initial=initial, desc=desc, file=self.stream, dynamic_ncols=True,
-                            mininterval=0.5)  # fmt: skip
+            self.bar = tqdm(
+                total=total, initial=initial, desc=desc, file=self.stream, dynamic_ncols=True, mininterval=0.5
+            )
 
     def update(self, n: int = 1) -> None:
         self.n += n

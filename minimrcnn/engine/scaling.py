@@ -38,8 +38,10 @@ class ScaledSchedule:
             how += ", steps and warmup at the recipe's fractions" if self.scaled else ""
         else:
             how = f"the recipe's iterations x{self.scale:.4g}" if self.scaled else "the recipe as written"
-        return (f"schedule: total batch {self.total_batch}, lr {self.lr:.4g}, {self.iters} iterations, "
-                f"lr steps at {steps}, warmup {self.warmup_iters} ({how})")  # fmt: skip
+        return (
+            f"schedule: total batch {self.total_batch}, lr {self.lr:.4g}, {self.iters} iterations, "
+            f"lr steps at {steps}, warmup {self.warmup_iters} ({how})"
+        )
 
 
 def scaled_schedule(tc: TrainConfig, world: int) -> ScaledSchedule:

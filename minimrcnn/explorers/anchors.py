@@ -224,7 +224,9 @@ def anchors_explorer(**values) -> Explorer:
         "smallest": W.Dropdown(
             options=[8, 16, 32], value=values["smallest"], description="smallest size", style=label
         ),
-        "ratios": W.Dropdown(options=list(RATIOS), value=values["ratios"], description="ratios (h:w)", style=label),
+        "ratios": W.Dropdown(
+            options=list(RATIOS), value=values["ratios"], description="ratios (h:w)", style=label
+        ),
         "fg_iou": W.FloatSlider(
             value=values["fg_iou"], min=0.3, max=0.95, description="object IoU >=", **style
         ),

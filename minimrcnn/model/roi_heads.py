@@ -160,10 +160,12 @@ class RoIHeads(nn.Module):
     ) -> dict[str, Tensor]:
         """The keypoint loss on the positive sampled RoIs: a target cell per labelled joint in its RoI."""
         logits = self.keypoint_head(self.keypoint_features(feats, fg.boxes, image_sizes))  # [N, K, M, M]
-        index, valid = zip(*(
-            keypoint_targets(t["keypoints"][m], b, logits.shape[-1])
-            for t, b, m in zip(targets, fg.boxes, fg.matched)
-        ))  # a loop over images  # fmt: skip
+        index, valid = zip(
+            *(
+                keypoint_targets(t["keypoints"][m], b, logits.shape[-1])
+                for t, b, m in zip(targets, fg.boxes, fg.matched)
+            )
+        )  # a loop over images
         return {"loss_keypoint": keypoint_loss(logits, torch.cat(index), torch.cat(valid))}
 
     # ------------------------------------------------------------------------------------------ inference
@@ -268,9 +270,13 @@ class Res5RoIHeads(RoIHeads):
     [N, 2048, 7, 7]. Boxes read its spatial average [N, 2048]; masks upsample it (deconv) to 14 x 14."""
 
     def __init__(
-        self, pooler: MultiScaleRoIPool, res5: nn.Module, box_predictor: BoxPredictor,
-        mask_head: nn.Module | None = None, **settings: Any,
-    ):  # fmt: skip
+        self,
+        pooler: MultiScaleRoIPool,
+        res5: nn.Module,
+        box_predictor: BoxPredictor,
+        mask_head: nn.Module | None = None,
+        **settings: Any,
+    ):
         super().__init__(box_predictor, mask_head, **settings)
         self.pooler, self.res5 = pooler, res5
 

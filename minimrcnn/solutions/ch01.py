@@ -205,9 +205,11 @@ def check_answer_round_72(answer: Any) -> bool:
         answer,
         answers()["round_72"],
         form="(RoIPool's cell, Python's round)",
-        mistakes=(((4, 5), "swapped: C's round sends 4.5 away from zero, Python's to the even 4."),
-                  ((5, 5), "Python's round(4.5) is 4: it rounds halves to the even neighbour."),
-                  ((4, 4), "RoIPool rounds like C's round(): 4.5 goes away from zero, to 5.")),
+        mistakes=(
+            ((4, 5), "swapped: C's round sends 4.5 away from zero, Python's to the even 4."),
+            ((5, 5), "Python's round(4.5) is 4: it rounds halves to the even neighbour."),
+            ((4, 4), "RoIPool rounds like C's round(): 4.5 goes away from zero, to 5."),
+        ),
         why="72/16 = 4.5: RoIPool (C's round) picks cell 5, Python's round gives 4, so a Python version "
         "that uses round() disagrees with torchvision on every coordinate that lands on a half.",
     )

@@ -315,8 +315,10 @@ def check_answer_padded_size(answer: Any) -> bool:
         answer,
         answers()["padded_size"],
         form="(height, width)",
-        mistakes=(((600, 900), "ImageTransform pads to multiples of 32 (size_divisible=32)."),
-                  ((640, 928), "600 is not a multiple of 32, but the next one is 608.")),
+        mistakes=(
+            ((600, 900), "ImageTransform pads to multiples of 32 (size_divisible=32)."),
+            ((640, 928), "600 is not a multiple of 32, but the next one is 608."),
+        ),
         why="608 x 928: multiples of 32, so that every level's stride is exact.",
     )
 
@@ -328,8 +330,10 @@ def check_answer_levels(answer: Any) -> bool:
         answer,
         answers()["levels"],
         form="(level of the 60 x 240 box, level of the 500 x 500 box), e.g. (4, 4) for P4 and P4",
-        mistakes=(((2, 5), "the 60 x 240 box is sized by sqrt(60 * 240) = 120, not by its short side."),
-                  ((3, 6), "the rule is clamped to P2..P5: P6 only serves the RPN.")),
+        mistakes=(
+            ((2, 5), "the 60 x 240 box is sized by sqrt(60 * 240) = 120, not by its short side."),
+            ((3, 6), "the rule is clamped to P2..P5: P6 only serves the RPN."),
+        ),
         why="sqrt(60 * 240) = 120: floor(4 + log2(120/224)) = 3; 500: floor(5.16) = 5.",
     )
 

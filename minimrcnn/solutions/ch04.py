@@ -368,10 +368,15 @@ def check_answer_anchor_64_tall(answer: Any) -> bool:
         (w, h),
         form="(width, height) in pixels, after rounding",
         mistake_atol=0.01,
-        mistakes=(((h, w), "swapped: the ratio is h / w, so a ratio-2 anchor is tall."),
-                  ((64 / 2**0.5, 64 * 2**0.5), "that is before rounding; the corners are rounded to whole "
-                   "pixels (+-22.6 -> +-23, +-45.3 -> +-45)."),
-                  ((32, 128), "the area stays 64 x 64: w = 64 / sqrt(2), h = 64 * sqrt(2).")),
+        mistakes=(
+            ((h, w), "swapped: the ratio is h / w, so a ratio-2 anchor is tall."),
+            (
+                (64 / 2**0.5, 64 * 2**0.5),
+                "that is before rounding; the corners are rounded to whole "
+                "pixels (+-22.6 -> +-23, +-45.3 -> +-45).",
+            ),
+            ((32, 128), "the area stays 64 x 64: w = 64 / sqrt(2), h = 64 * sqrt(2)."),
+        ),
         why="45.25 x 90.51 before rounding; the corners (+-22.6, +-45.3) round to +-23 and +-45: 46 x 90.",
     )
 
@@ -383,8 +388,12 @@ def check_answer_p4_positions(answer: Any) -> bool:
         answer,
         answers()["p4_positions"],
         form="the list of positions, e.g. [0, 8, ...]",
-        mistakes=(([8 + 16 * i for i in range(8)], "the package centres anchors on each cell's top-left "
-                   "pixel (16 j), not on the cell's centre."),),
+        mistakes=(
+            (
+                [8 + 16 * i for i in range(8)],
+                "the package centres anchors on each cell's top-left pixel (16 j), not on the cell's centre.",
+            ),
+        ),
         why="0, 16, ..., 112: 8 positions per axis, at the top-left pixel of each stride-16 cell.",
     )
 
@@ -398,9 +407,11 @@ def check_answer_deltas(answer: Any) -> bool:
         want,
         atol=1e-3,
         form="(dx, dy, dw, dh), to three decimals",
-        mistakes=(((0.25, 0.0, 1.0, 0.0), "dw is log(w / w_a) = log 2, not w / w_a - 1."),
-                  ((16.0, 0.0, 0.693, 0.0), "dx is measured in anchor widths: 16 px / 64 px."),
-                  ((0.125, 0.0, 0.693, 0.0), "divide the shift by the *anchor's* width, not the box's.")),
+        mistakes=(
+            ((0.25, 0.0, 1.0, 0.0), "dw is log(w / w_a) = log 2, not w / w_a - 1."),
+            ((16.0, 0.0, 0.693, 0.0), "dx is measured in anchor widths: 16 px / 64 px."),
+            ((0.125, 0.0, 0.693, 0.0), "divide the shift by the *anchor's* width, not the box's."),
+        ),
         why="dx = (w_a / 4) / w_a = 0.25, dy = 0, dw = log 2 = 0.693, dh = log 1 = 0.",
     )
 
@@ -413,8 +424,10 @@ def check_answer_rpn_sample(answer: Any) -> bool:
         answer,
         (pos, neg),
         form="(positives, negatives)",
-        mistakes=(((3, 125), "the negatives fill the sample up to 256, not only up to half of it."),
-                  ((128, 128), "there are only 3 positives to sample; the negatives fill the rest.")),
+        mistakes=(
+            ((3, 125), "the negatives fill the sample up to 256, not only up to half of it."),
+            ((128, 128), "there are only 3 positives to sample; the negatives fill the rest."),
+        ),
         why=f"{pos} positives and {neg} negatives: 256 in all. The box loss is divided by 256 either way, so "
         "each positive weighs as much as in an image with 128 positives; the image's box term is smaller.",
     )

@@ -22,6 +22,7 @@ from minimrcnn.solutions.checking import StudentError, call, close, report
 
 __all__ = ["check_rpn_proposals", "rpn_proposals"]
 
+
 def rpn_proposals(
     anchors: Tensor,
     logits: Tensor,
@@ -61,9 +62,14 @@ def rpn_proposals(
     # 3. clip to the image; 4. drop the boxes that clipping made (nearly) empty
     height, width = image_size
     boxes = torch.stack(
-        [boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),
-         boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1,
-    )  # fmt: skip
+        [
+            boxes[:, 0].clamp(0, width),
+            boxes[:, 1].clamp(0, height),
+            boxes[:, 2].clamp(0, width),
+            boxes[:, 3].clamp(0, height),
+        ],
+        dim=1,
+    )
     ok = torch.where((boxes[:, 2] - boxes[:, 0] >= min_size) & (boxes[:, 3] - boxes[:, 1] >= min_size))[0]
     boxes, scores, level = boxes[ok], scores[ok], level[ok]
 
@@ -94,16 +100,29 @@ def _cases() -> list[dict[str, Any]]:
     anchors = gen(feats, (128, 128), 1)[0]  # [4080, 4]
     g = torch.Generator().manual_seed(4)
     cases = []
-    for size, pre, post, thresh in (((128, 128), 300, 100, 0.7), ((100, 120), 40, 30, 0.7),
-                                    ((128, 96), 1000, 2000, 0.5)):  # fmt: skip
+    for size, pre, post, thresh in (
+        ((128, 128), 300, 100, 0.7),
+        ((100, 120), 40, 30, 0.7),
+        ((128, 96), 1000, 2000, 0.5),
+    ):
         logits = torch.randn(len(anchors), generator=g) * 2
         deltas = torch.randn(len(anchors), 4, generator=g) * 0.4
         big = torch.randperm(len(anchors), generator=g)[:60]
         deltas[big[:30], 2:] = 6.0  # exp(6) would grow a box 400 times: the clamp stops it at 62.5
         deltas[big[30:], 0] = -12.0  # far to the left: clipping leaves an empty box
         logits[big] += 3.0  # and make them score high, so that they reach the top-k
-        cases.append(dict(anchors=anchors, logits=logits, deltas=deltas, anchors_per_level=per_level,
-                          image_size=size, pre_nms_top_n=pre, post_nms_top_n=post, nms_thresh=thresh))
+        cases.append(
+            dict(
+                anchors=anchors,
+                logits=logits,
+                deltas=deltas,
+                anchors_per_level=per_level,
+                image_size=size,
+                pre_nms_top_n=pre,
+                post_nms_top_n=post,
+                nms_thresh=thresh,
+            )
+        )
     return cases
 
 
@@ -113,8 +132,13 @@ def _package(
     """The package's answer: BoxCoder.decode, then RPN.select_proposals, on the same inputs."""
     pre, post = case["pre_nms_top_n"], case["post_nms_top_n"]
     gen = AnchorGenerator(((16,), (32,), (64,), (128,)), (0.5, 1.0, 2.0))
-    rpn = RPN(gen, RPNHead(1, 3), pre_nms_top_n=(pre, pre), post_nms_top_n=(post, post),
-              nms_thresh=case["nms_thresh"])  # fmt: skip
+    rpn = RPN(
+        gen,
+        RPNHead(1, 3),
+        pre_nms_top_n=(pre, pre),
+        post_nms_top_n=(post, post),
+        nms_thresh=case["nms_thresh"],
+    )
     rpn.min_size = min_size
     boxes = BoxCoder((1.0, 1.0, 1.0, 1.0), clip=dw_clip).decode(case["deltas"], case["anchors"])[:, 0]
     props, scores = rpn.select_proposals(
@@ -145,10 +169,16 @@ def _variant(case: dict[str, Any], mistake: str) -> tuple[Tensor, Tensor]:
 
 
 _MISTAKES = (
-    ("one_level", "take the top pre_nms_top_n anchors of *each level* and run NMS within each level; "
-     "you treated the whole image as one level."),
-    ("global_nms", "run NMS within each level (a P2 box must not suppress a P3 box): loop over the "
-     "levels, or use the level as the group of a batched NMS."),
+    (
+        "one_level",
+        "take the top pre_nms_top_n anchors of *each level* and run NMS within each level; "
+        "you treated the whole image as one level.",
+    ),
+    (
+        "global_nms",
+        "run NMS within each level (a P2 box must not suppress a P3 box): loop over the "
+        "levels, or use the level as the group of a batched NMS.",
+    ),
     ("swap_hw", "image_size is (height, width): x is clipped to [0, width], y to [0, height]."),
     ("no_clip", "clip the boxes to the image (x to [0, width], y to [0, height]) before NMS."),
     ("keep_empty", "drop the boxes that clipping left empty (width or height below min_size) before NMS."),
@@ -183,8 +213,10 @@ def check_rpn_proposals(fn: Callable[..., tuple[Tensor, Tensor]]) -> bool:
         if wrong:
             n = wrong[0]
             case, (boxes, scores), (want_boxes, want_scores) = cases[n], got[n], want[n]
-            where = (f"case {n + 1} (image {case['image_size'][0]} x {case['image_size'][1]}, pre_nms_top_n "
-                     f"{case['pre_nms_top_n']}, post_nms_top_n {case['post_nms_top_n']})")  # fmt: skip
+            where = (
+                f"case {n + 1} (image {case['image_size'][0]} x {case['image_size'][1]}, pre_nms_top_n "
+                f"{case['pre_nms_top_n']}, post_nms_top_n {case['post_nms_top_n']})"
+            )
             if close(boxes, want_boxes) and close(scores, torch.logit(want_scores.double())):
                 raise StudentError(f"{where}: return probabilities (the sigmoid of the logits), not logits.")
             order = scores.argsort(descending=True)

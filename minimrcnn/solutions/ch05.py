@@ -236,7 +236,12 @@ def check_answer_fc_params(answer: Any) -> bool:
         want,
         atol=80 * 28 * 28,  # with or without the biases
         form="a number of parameters",
-        mistakes=((256 * 14 * 14 + 80 * 28 * 28, "that adds the sizes; a fully connected layer has a weight "
-                   "for every (input, output) pair: multiply them."),),
+        mistakes=(
+            (
+                256 * 14 * 14 + 80 * 28 * 28,
+                "that adds the sizes; a fully connected layer has a weight "
+                "for every (input, output) pair: multiply them.",
+            ),
+        ),
         why=f"{want:,d} (3.1 billion), about 1200 times the whole FCN head (2.6 million).",
     )

@@ -64,9 +64,9 @@ def roi_heads_losses(
 
     # 4. box targets: each RoI's matched GT box, encoded relative to the RoI with the head's weights
     coder = BoxCoder(reg_weights)
-    reg_targets = torch.cat([
-        coder.encode(t["boxes"][m].to(r.dtype), r) for r, m, t in zip(rois, matched, targets)
-    ])  # [N, 4]  # fmt: skip
+    reg_targets = torch.cat(
+        [coder.encode(t["boxes"][m].to(r.dtype), r) for r, m, t in zip(rois, matched, targets)]
+    )  # [N, 4]
     all_labels = torch.cat(labels)  # [N]
 
     # 5. the box branch: cross-entropy on every sampled RoI, smooth L1 on the positives' GT-class deltas
@@ -80,9 +80,9 @@ def roi_heads_losses(
     fg = [lab > 0 for lab in labels]
     mask_logits = mask_branch([r[f] for r, f in zip(rois, fg)])  # [P, K + 1, m, m]
     m = mask_logits.shape[-1]
-    mask_tgts = torch.cat([
-        mask_targets(t["masks"], r[f], g[f], m, aligned) for t, r, g, f in zip(targets, rois, matched, fg)
-    ])  # [P, m, m]  # fmt: skip
+    mask_tgts = torch.cat(
+        [mask_targets(t["masks"], r[f], g[f], m, aligned) for t, r, g, f in zip(targets, rois, matched, fg)]
+    )  # [P, m, m]
     fg_labels = torch.cat([lab[f] for lab, f in zip(labels, fg)])  # [P], in the mask branch's order
     chosen = mask_logits[torch.arange(len(fg_labels)), fg_labels]  # [P, m, m]
     loss_mask = F.binary_cross_entropy_with_logits(chosen, mask_tgts)
@@ -158,10 +158,17 @@ class _Setting:
         targets = [{k: v.clone() for k, v in t.items()} for t in self.targets]
         with torch.no_grad():
             out = call(
-                fn, proposals, targets, self.box_branch, self.mask_branch, batch_size_per_image=batch,
-                positive_fraction=fraction, iou_thresh=0.5, reg_weights=self.cfg.bbox_reg_weights,
+                fn,
+                proposals,
+                targets,
+                self.box_branch,
+                self.mask_branch,
+                batch_size_per_image=batch,
+                positive_fraction=fraction,
+                iou_thresh=0.5,
+                reg_weights=self.cfg.bbox_reg_weights,
                 aligned=self.cfg.aligned,
-            )  # fmt: skip
+            )
         if not isinstance(out, dict) or set(LOSSES) - set(out):
             raise StudentError(f"return a dict with the keys {', '.join(LOSSES)}.")
         for k in LOSSES:
@@ -181,16 +188,22 @@ def _hint(setting: _Setting, got: dict[str, Tensor], want: dict[str, Tensor], ca
         unweighted = setting.package(*case, reg_weights=(1.0, 1.0, 1.0, 1.0))
         if close(got["loss_box_reg"], unweighted["loss_box_reg"]):
             return f"{numbers}. Encode the box targets with the weights reg_weights = (10, 10, 5, 5)."
-        return (f"{numbers}. Smooth L1 (beta 1/9) on each positive's GT-class deltas (columns 4u..4u+3), "
-                "summed and divided by the number of sampled RoIs.")  # fmt: skip
+        return (
+            f"{numbers}. Smooth L1 (beta 1/9) on each positive's GT-class deltas (columns 4u..4u+3), "
+            "summed and divided by the number of sampled RoIs."
+        )
     if wrong == ["loss_mask"]:
         if close(got["loss_mask"], setting.package(*case, aligned=not setting.cfg.aligned)["loss_mask"]):
             return f"{numbers}. Pass `aligned` to mask_targets."
-        return (f"{numbers}. The mask loss reads the GT class's channel of the positives only; its targets "
-                "are the matched GT masks cropped by each positive RoI (mask_targets), in the same order.")
-    return (f"{numbers}. Check the matching (the GT boxes join the proposals; IoU >= iou_thresh takes the GT "
-            "box's class, the rest is background) and the sample (at most batch_size_per_image x "
-            "positive_fraction positives, negatives fill the rest).")
+        return (
+            f"{numbers}. The mask loss reads the GT class's channel of the positives only; its targets "
+            "are the matched GT masks cropped by each positive RoI (mask_targets), in the same order."
+        )
+    return (
+        f"{numbers}. Check the matching (the GT boxes join the proposals; IoU >= iou_thresh takes the GT "
+        "box's class, the rest is background) and the sample (at most batch_size_per_image x "
+        "positive_fraction positives, negatives fill the rest)."
+    )
 
 
 def check_roi_heads_losses(fn: Callable[..., dict[str, Tensor]]) -> bool:
