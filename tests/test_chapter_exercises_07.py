@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from minimrcnn.engine import trainer
-from minimrcnn.presets import coco_r50_fpn_1x, shapes_cpu
+from minimrcnn.presets import coco_r50_fpn_1x, coco_r50_fpn_paper, shapes_cpu
 from minimrcnn.solutions import ch07
 
 
@@ -51,10 +51,11 @@ def test_scaled_lr_hints(student, hint, capsys):
     assert hint in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("preset", [shapes_cpu, coco_r50_fpn_1x])
+@pytest.mark.parametrize("preset", [shapes_cpu, coco_r50_fpn_1x, coco_r50_fpn_paper])
 def test_lr_factor_is_the_trainers(preset):
     tc = preset().train
-    for it in list(range(0, 1200, 7)) + [59_999, 60_000, 80_000, 90_000, tc.iters, tc.iters + 3]:
+    steps = [59_999, 60_000, 80_000, 90_000, 119_999, 120_000, tc.iters, tc.iters + 3]
+    for it in list(range(0, 1200, 7)) + steps:
         assert math.isclose(ch07.lr_factor(it, tc), trainer.lr_factor(it, tc), rel_tol=1e-12, abs_tol=1e-15)
 
 
@@ -66,3 +67,14 @@ def test_scaled_lr_is_what_build_optimizer_sets(tc, world):
     model = torch.nn.Linear(2, 2)
     opt = trainer.build_optimizer(model, tc, world)
     assert all(math.isclose(g["lr"], ch07.scaled_lr(tc, world)) for g in opt.param_groups)
+
+
+def test_question_4_is_the_papers_schedule_at_the_papers_batch(capsys):
+    """4 GPUs x 4 images is the paper's batch of 16: its lr and its length, unscaled."""
+    tc = coco_r50_fpn_paper().train
+    total, lr, iters = ch07.answers()["coco_4gpu"]
+    assert (total, lr, iters) == (tc.base_batch_size, tc.lr, tc.iters)
+    assert ch07.check_answer_coco_4gpu((total, lr, iters)) is True
+    assert f"{total * iters / 1e6:.2f} M images" in capsys.readouterr().out
+    assert ch07.check_answer_coco_4gpu((total, lr, coco_r50_fpn_1x().train.iters)) is False
+    assert "Detectron's 1x" in capsys.readouterr().out

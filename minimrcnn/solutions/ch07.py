@@ -20,7 +20,7 @@ import torch
 
 from minimrcnn.config import TrainConfig
 from minimrcnn.engine.trainer import build_optimizer, lr_factor
-from minimrcnn.presets import coco_r50_fpn_1x, shapes_cpu
+from minimrcnn.presets import coco_r50_fpn_1x, coco_r50_fpn_paper, shapes_cpu
 from minimrcnn.solutions.checking import StudentError, call, check_answer, close, report
 
 __all__ = [
@@ -209,8 +209,8 @@ def answers() -> dict[str, Any]:
     from minimrcnn.engine.scaling import scaled_schedule
 
     tc = replace(shapes_cpu().train, iters=600)
-    coco = replace(coco_r50_fpn_1x().train, batch_size=4)
-    sched = scaled_schedule(coco, world=4)
+    paper = replace(coco_r50_fpn_paper().train, batch_size=4)
+    sched = scaled_schedule(paper, world=4)
     return {
         "resume_lr": tc.lr * lr_factor(300, tc),
         "coco_4gpu": (sched.total_batch, sched.lr, sched.iters),
@@ -234,15 +234,19 @@ def check_answer_resume_lr(answer: Any) -> bool:
 
 
 def check_answer_coco_4gpu(answer: Any) -> bool:
-    """Question 4: (total batch, learning rate, iterations) of coco_r50_fpn_1x on 4 GPUs x 4 images."""
+    """Question 4: (total batch, learning rate, iterations) of coco_r50_fpn_paper on 4 GPUs x 4 images."""
     total, lr, iters = answers()["coco_4gpu"]
+    detectron_1x = coco_r50_fpn_1x().train.iters
     return check_answer(
         "question 4 (4 GPUs x 4 images)",
         answer,
         (total, lr, iters),
         atol=1e-6,
         form="(total batch, learning rate, iterations)",
-        mistakes=(((4, 0.005, 360_000), "batch_size is per process: 4 GPUs x 4 images = 16."),
-                  ((16, 0.08, 90_000), "the rule is linear in the *total* batch: 16 / 16 x 0.02.")),
-        why=f"{total} images per iteration, the paper's batch: lr {lr:g}, {iters:,d} iterations.",
+        mistakes=(((4, 0.005, 4 * iters), "batch_size is per process: 4 GPUs x 4 images = 16."),
+                  ((16, 0.08, iters), "the rule is linear in the *total* batch: 16 / 16 x 0.02."),
+                  ((total, lr, detectron_1x), "that is Detectron's 1x (coco_r50_fpn_1x); the paper's "
+                   "schedule (coco_r50_fpn_paper) is longer.")),
+        why=f"{total} images per iteration, the paper's batch: lr {lr:g}, {iters:,d} iterations, "
+            f"{total * iters / 1e6:.2f} M images.",
     )
