@@ -15,8 +15,11 @@ from minimrcnn.errors import UserError, run_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m minimrcnn.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m minimrcnn.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--weights", required=True, help="a checkpoint written by minimrcnn.train")
     p.add_argument("--data-root", help="dataset folder (default: the one the model was trained on)")
     p.add_argument("--split", help="split to evaluate (default: the config's val split)")

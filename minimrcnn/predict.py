@@ -70,9 +70,16 @@ def output_name(path: Path, taken: set[str], inputs: set[Path]) -> str:
     return next(c for c in candidates if c not in taken and c not in {p.name for p in inputs})
 
 
-def to_results(det: dict[str, torch.Tensor], keep: torch.Tensor, scale: float, size: tuple[int, int],
-               image_id: int, file_name: str, label_to_cat_id: list[int] | None,
-               names: list[str] | None) -> list[dict[str, Any]]:  # fmt: skip
+def to_results(
+    det: dict[str, torch.Tensor],
+    keep: torch.Tensor,
+    scale: float,
+    size: tuple[int, int],
+    image_id: int,
+    file_name: str,
+    label_to_cat_id: list[int] | None,
+    names: list[str] | None,
+) -> list[dict[str, Any]]:
     """The kept detections as COCO results in the original image's pixels (masks resized one at a time)."""
     out = []
     boxes = det["boxes"][keep] / scale  # [N, 4] xyxy, original pixels
@@ -80,10 +87,12 @@ def to_results(det: dict[str, torch.Tensor], keep: torch.Tensor, scale: float, s
         label = int(det["labels"][k])
         x1, y1, x2, y2 = boxes[i].tolist()
         r: dict[str, Any] = {
-            "image_id": image_id, "file_name": file_name,
+            "image_id": image_id,
+            "file_name": file_name,
             "category_id": int(label_to_cat_id[label]) if label_to_cat_id else label,
-            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(det["scores"][k]),
-        }  # fmt: skip
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "score": float(det["scores"][k]),
+        }
         if names:
             r["category"] = names[label]
         if "masks" in det:  # [1, 1, h, w] probabilities -> the original size -> binary -> RLE
@@ -102,8 +111,11 @@ def to_results(det: dict[str, torch.Tensor], keep: torch.Tensor, scale: float, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m minimrcnn.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m minimrcnn.predict",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--weights", required=True)
     p.add_argument("--out", required=True, type=Path)
@@ -152,8 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def draw(image: torch.Tensor, det: dict[str, torch.Tensor], names: list[str] | None, score_thresh: float,
-         skeleton: list[list[int]] | None, target: Path) -> None:  # fmt: skip
+def draw(
+    image: torch.Tensor,
+    det: dict[str, torch.Tensor],
+    names: list[str] | None,
+    score_thresh: float,
+    skeleton: list[list[int]] | None,
+    target: Path,
+) -> None:
     """The picture of one image's detections, 3x the model's input but at most DRAW_MAX pixels wide/high."""
     h, w = image.shape[-2:]
     zoom = min(3.0, DRAW_MAX / max(h, w))

@@ -78,19 +78,24 @@ def _check_images(images: list[dict], ann_file: Path) -> dict[int, tuple[int, in
             raise DataError(f"{ann_file}: images[{k}] field 'file_name' must be a file name, not {name!r}")
         if i in first:
             other = images[first[i]]["file_name"]
-            raise DataError(f"{ann_file}: image id {i} is used twice, by {other!r} (images[{first[i]}]) "
-                            f"and {name!r} (images[{k}])")  # fmt: skip
+            raise DataError(
+                f"{ann_file}: image id {i} is used twice, by {other!r} (images[{first[i]}]) "
+                f"and {name!r} (images[{k}])"
+            )
         for key in ("height", "width"):
             if not _is_int(img[key]) or img[key] < 1:
-                raise DataError(f"{ann_file}: images[{k}] ({name}) field '{key}' must be a positive integer, "
-                                f"not {img[key]!r}")  # fmt: skip
+                raise DataError(
+                    f"{ann_file}: images[{k}] ({name}) field '{key}' must be a positive integer, "
+                    f"not {img[key]!r}"
+                )
         first[i] = k
         sizes[i] = (img["height"], img["width"])
     return sizes
 
 
-def _check_annotation(ann: dict, k: int, sizes: dict[int, tuple[int, int]], cat_ids: set[int],
-                      ann_file: Path) -> None:  # fmt: skip
+def _check_annotation(
+    ann: dict, k: int, sizes: dict[int, tuple[int, int]], cat_ids: set[int], ann_file: Path
+) -> None:
     where = f"{ann_file}: annotations[{k}] (id {ann['id']})"
     if ann["image_id"] not in sizes:
         raise DataError(f"{ann_file}: annotations[{k}] has unknown image_id {ann['image_id']!r}")
@@ -107,8 +112,10 @@ def _check_annotation(ann: dict, k: int, sizes: dict[int, tuple[int, int]], cat_
     if isinstance(seg, list):  # polygons: lists of x, y numbers ([] is allowed: no mask, dropped later)
         for poly in seg:
             if not isinstance(poly, list) or not all(_is_number(v) for v in poly):
-                raise DataError(f"{where} field 'segmentation' must hold polygons (lists of numbers), "
-                                f"found {str(poly)[:40]!r}")  # fmt: skip
+                raise DataError(
+                    f"{where} field 'segmentation' must hold polygons (lists of numbers), "
+                    f"found {str(poly)[:40]!r}"
+                )
     elif isinstance(seg, dict) and {"counts", "size"} <= set(seg):  # RLE, compressed or not
         h, w = sizes[ann["image_id"]]
         if seg["size"] != [h, w]:
@@ -116,5 +123,7 @@ def _check_annotation(ann: dict, k: int, sizes: dict[int, tuple[int, int]], cat_
         if not isinstance(seg["counts"], (str, list)):
             raise DataError(f"{where} RLE 'counts' must be a string or a list of integers")
     else:
-        raise DataError(f"{where} field 'segmentation' must be a list of polygons or an RLE dict "
-                        f"(counts, size), not {str(seg)[:40]}")  # fmt: skip
+        raise DataError(
+            f"{where} field 'segmentation' must be a list of polygons or an RLE dict "
+            f"(counts, size), not {str(seg)[:40]}"
+        )

@@ -93,10 +93,20 @@ class CocoInstances(Dataset):
                     continue
                 kps = ann.get("keypoints") if self.keypoint_names else None
                 if kps is not None and len(kps) != 3 * len(self.keypoint_names):
-                    raise DataError(f"{self.ann_file}: annotation {ann['id']}: 'keypoints' must hold "
-                                    f"{3 * len(self.keypoint_names)} numbers, not {len(kps)}")  # fmt: skip
-                keep.append((ann["bbox"], self.cat_id_to_label[ann["category_id"]], ann["segmentation"],
-                             ann["area"], ann["iscrowd"], kps))  # fmt: skip
+                    raise DataError(
+                        f"{self.ann_file}: annotation {ann['id']}: 'keypoints' must hold "
+                        f"{3 * len(self.keypoint_names)} numbers, not {len(kps)}"
+                    )
+                keep.append(
+                    (
+                        ann["bbox"],
+                        self.cat_id_to_label[ann["category_id"]],
+                        ann["segmentation"],
+                        ann["area"],
+                        ann["iscrowd"],
+                        kps,
+                    )
+                )
             if keep or not skip_empty:  # training skips images left with no object
                 records.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), keep))
         _log_dropped(self.ann_file, dropped, len(coco.anns), len(coco.imgs) - len(records), len(coco.imgs))
@@ -109,8 +119,9 @@ class CocoInstances(Dataset):
         # Each record pickled into one byte array (as Detectron2 does): a DataLoader worker forked from this
         # process shares these pages, where millions of small Python objects would each be copied the
         # first time a worker touched their reference counts.
-        blobs = [np.frombuffer(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
-                 for r in records]  # fmt: skip
+        blobs = [
+            np.frombuffer(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8) for r in records
+        ]
         self._offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)  # [N + 1]
         self._records = np.concatenate(blobs) if blobs else np.zeros(0, dtype=np.uint8)
         del coco, records, blobs
@@ -141,8 +152,10 @@ class CocoInstances(Dataset):
         image = read_image(path, self.ann_file, uint8=self.uint8)  # [3, H, W], EXIF orientation applied
         h, w = image.shape[1:]
         if (h, w) != (height, width):
-            raise DataError(f"{path}: image is {w}x{h} (upright, as its EXIF orientation says) but "
-                            f"{self.ann_file.name} says {width}x{height}")  # fmt: skip
+            raise DataError(
+                f"{path}: image is {w}x{h} (upright, as its EXIF orientation says) but "
+                f"{self.ann_file.name} says {width}x{height}"
+            )
         return image
 
     def __getitem__(self, index: int) -> tuple[Tensor, dict[str, Any]]:

@@ -102,8 +102,15 @@ def _download(url: str, part: Path, offset: int, size: int | None, timeout: floa
             offset, mode = 0, "wb"
         if size is not None and total is not None and total != size:
             raise DataError(f"{url}: server reports {total} bytes, expected {size}")
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=part.name.removesuffix(".part"), disable=not progress)
+        bar = tqdm(
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=part.name.removesuffix(".part"),
+            disable=not progress,
+        )
         try:
             with open(part, mode) as f, bar:
                 while chunk := response.read(CHUNK):
@@ -190,8 +197,11 @@ def download_coco(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minimrcnn.data.download", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m minimrcnn.data.download",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", default="data/coco", help="where train2017/, val2017/, annotations/ go")
     parser.add_argument("--base-url", default=BASE_URL, help="a mirror laid out like the official site")
     splits = ["train2017", "val2017"]

@@ -45,9 +45,15 @@ SKELETON = [[1, 2], [2, 3], [2, 4], [2, 5], [5, 6], [5, 7], [6, 8], [7, 9]]  # 1
 # COCO's sigmas of the nearest COCO joint: shoulders (head, neck), wrists, hips, knees, ankles
 SIGMAS = [0.079, 0.079, 0.062, 0.062, 0.107, 0.087, 0.087, 0.089, 0.089]
 CATEGORIES = [
-    {"id": 1, "name": "person", "supercategory": "person", "keypoints": KEYPOINTS, "skeleton": SKELETON,
-     "keypoint_sigmas": SIGMAS},
-]  # fmt: skip
+    {
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": KEYPOINTS,
+        "skeleton": SKELETON,
+        "keypoint_sigmas": SIGMAS,
+    },
+]
 DEFAULT_NUM_IMAGES = {"train": 1000, "val": 100}
 GENERATOR_VERSION = 2
 MIN_VISIBLE = 0.5
@@ -73,8 +79,13 @@ def ensure_figures(
         raise ValueError(f"figures split {split!r}: num_images must be >= 1, got {num_images}")
     if image_size < 64:
         raise ValueError(f"figures split {split!r}: image_size must be >= 64, got {image_size}")
-    manifest = {"generator_version": GENERATOR_VERSION, "split": split, "num_images": num_images,
-                "image_size": image_size, "seed": seed}  # fmt: skip
+    manifest = {
+        "generator_version": GENERATOR_VERSION,
+        "split": split,
+        "num_images": num_images,
+        "image_size": image_size,
+        "seed": seed,
+    }
     write = partial(_write_split, images_dir, ann_file, split, num_images, image_size, seed)
     generate_once(root / "annotations" / f"figures_{split}", manifest, images_dir, ann_file, write)
     return images_dir, ann_file

@@ -76,4 +76,3 @@ def collate(batch: Sequence[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
     images = [image for image, _ in batch]
     targets = [target for _, target in batch]
     return images, targets
-

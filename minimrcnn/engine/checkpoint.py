@@ -33,8 +33,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     if bad:
         it = state.get("iteration")
         when = f"iteration {it}: " if it is not None else ""
-        raise TrainingDiverged(f"{when}{len(bad)} tensors of the model or optimizer are not finite "
-                               f"(first: {bad[0]}); not saved, {describe_kept(path)}")  # fmt: skip
+        raise TrainingDiverged(
+            f"{when}{len(bad)} tensors of the model or optimizer are not finite "
+            f"(first: {bad[0]}); not saved, {describe_kept(path)}"
+        )
     remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

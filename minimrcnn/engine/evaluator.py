@@ -84,21 +84,31 @@ def category_map(dataset, class_names: list[str] | None, label_to_cat_id: list[i
     missing = [n for n in mine if n not in theirs]
     extra = [n for n in theirs if n not in mine]
     if missing or extra or len(theirs) != len(dataset.class_names) - 1:
-        side = (f"has no category {missing[0]!r}, which the model predicts" if missing
-                else f"has category {extra[0]!r} (id {theirs[extra[0]]}), which the model does not know"
-                if extra else "has two categories with one name")  # fmt: skip
+        side = (
+            f"has no category {missing[0]!r}, which the model predicts"
+            if missing
+            else f"has category {extra[0]!r} (id {theirs[extra[0]]}), which the model does not know"
+            if extra
+            else "has two categories with one name"
+        )
         names = ", ".join(class_names[1:])
         raise DataError(f"{where}: {side}; the model's classes: {names}")
     moved = [f"{n} {mine[n]}->{theirs[n]}" for n in mine if mine[n] != theirs[n]]
     if moved:
-        logger.warning(f"{where}: categories matched to the model's by name, their ids differ "
-                       f"({', '.join(moved)})")  # fmt: skip
+        logger.warning(
+            f"{where}: categories matched to the model's by name, their ids differ ({', '.join(moved)})"
+        )
     return [0] + [theirs[n] for n in class_names[1:]]
 
 
 @torch.no_grad()
 def predict_dataset(
-    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0,
+    model,
+    dataset,
+    device: torch.device,
+    batch_size: int = 2,
+    progress: bool = True,
+    num_workers: int = 0,
     label_to_cat_id: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """COCO results for this process's shard of the dataset (all of it when not distributed). Labels become
@@ -106,8 +116,13 @@ def predict_dataset(
     label_to_cat_id = dataset.label_to_cat_id if label_to_cat_id is None else label_to_cat_id
     model.eval()
     indices = list(range(dist.rank(), len(dataset), dist.world_size()))
-    loader = DataLoader(ImagesOnly(dataset, indices), batch_size=batch_size, collate_fn=collate,
-                        num_workers=num_workers, pin_memory=device.type == "cuda")  # fmt: skip
+    loader = DataLoader(
+        ImagesOnly(dataset, indices),
+        batch_size=batch_size,
+        collate_fn=collate,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
     results: list[dict[str, Any]] = []
     for images, targets in progress_bar(loader, desc="eval", enabled=progress and dist.is_main()):
         outputs = model(images_to_device(images, device))
@@ -170,7 +185,12 @@ def keypoint_sigmas(coco_gt) -> np.ndarray:
 
 
 def evaluate(
-    model, dataset, device: torch.device, batch_size: int = 2, progress: bool = True, num_workers: int = 0,
+    model,
+    dataset,
+    device: torch.device,
+    batch_size: int = 2,
+    progress: bool = True,
+    num_workers: int = 0,
     label_to_cat_id: list[int] | None = None,
 ) -> dict:
     """Distributed-aware: every process predicts its shard, rank 0 gathers and scores. Returns

@@ -59,8 +59,10 @@ def locked(out: str | Path, flag: str = "--out", note=print) -> Iterator[Path]:
         except OSError:
             owner = _describe(_read(fd))
             os.close(fd)
-            raise RunFolderError(f"{flag} {out}: another run is using this folder ({owner}); wait for it to "
-                                 f"finish or choose another {flag}") from None  # fmt: skip
+            raise RunFolderError(
+                f"{flag} {out}: another run is using this folder ({owner}); wait for it to "
+                f"finish or choose another {flag}"
+            ) from None
         # the file may have been removed (its owner finished) between our open and our flock: start again
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
