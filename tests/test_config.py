@@ -1,6 +1,7 @@
 """TrainConfig validation (one line naming the key and what it accepts), the schedule scaled with the total
 batch (Detectron2's auto_scale_workers rule), and the COCO presets, run at small size on the CPU."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -77,8 +78,8 @@ def test_schedule_keeps_the_recipes_epochs_at_any_total_batch():
     assert one.iters * one.total_batch == eight.iters * eight.total_batch  # the same number of images
     four = schedule(tc, world=4)
     assert (four.iters, four.lr_steps, four.warmup_iters) == (180_000, (120_000, 160_000), 2000)
-    # an explicit --iters wins; the steps and warmup keep their place as fractions of the run
-    short = schedule(tc, world=1, iters=900)
+    # an explicit length (--iters: train.fixed_iters) wins; the steps and warmup keep their place as fractions
+    short = schedule(dataclasses.replace(tc, fixed_iters=900), world=1)
     assert (short.iters, short.lr_steps, short.warmup_iters) == (900, (600, 800), 10)
     # shapes_cpu does not scale its schedule (nor its lr)
     shapes = schedule(get_preset("shapes_cpu").train, world=2)
