@@ -31,7 +31,7 @@ IMAGE_INDEX = 1  # six shapes from 14 to 64 px: every level of anchors has somet
 STRIDES = (4, 8, 16, 32)  # shapes_cpu's P2..P5
 RATIOS = {"1": (1.0,), "1:2, 1:1, 2:1": (0.5, 1.0, 2.0), "1:4 .. 4:1": (0.25, 0.5, 1.0, 2.0, 4.0)}
 START = dict(smallest=16, ratios="1:2, 1:1, 2:1", fg_iou=0.7, bg_iou=0.3, nms_iou=0.7)
-FIGSIZE = (12.0, 5.2)
+FIGSIZE = (12.0, 5.8)
 LEVEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 
 
@@ -179,7 +179,7 @@ def draw_anchors(
         bbox_to_anchor=(0, -0.01),
         fontsize=9,
         frameon=False,
-        ncol=2,
+        ncol=1,
     )
 
     dropped = torch.ones(len(proposals), dtype=torch.bool)
@@ -201,7 +201,7 @@ def draw_anchors(
         bbox_to_anchor=(0, -0.01),
         fontsize=9,
         frameon=False,
-        ncol=2,
+        ncol=1,
     )
     return reading
 
