@@ -8,9 +8,13 @@ default PNG (`plt.show()`).
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def show_jpeg(fig, quality: int = 80) -> None:
+def show_jpeg(fig: Figure, quality: int = 80) -> None:
     """Display `fig` (in the current cell, or inside an ipywidgets Output's `with` block) and close it."""
     import matplotlib.pyplot as plt
     from IPython.display import Image, display

@@ -20,6 +20,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from torch.utils.data import Dataset
 
 from minimrcnn.viz import color, draw_detections, draw_targets
 
@@ -125,7 +126,7 @@ def pick_images(n_dataset: int, n: int) -> list[int]:
 @torch.no_grad()
 def save_predictions(
     model: torch.nn.Module,
-    dataset,
+    dataset: Dataset,
     out: str | Path,
     num_images: int = 4,
     score_thresh: float = 0.5,
@@ -158,7 +159,7 @@ def save_predictions(
 def write_report(
     run_dir: str | Path,
     model: torch.nn.Module,
-    dataset,
+    dataset: Dataset,
     device: torch.device | str = "cpu",
     num_images: int = 4,
     score_thresh: float = 0.5,

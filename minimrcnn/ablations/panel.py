@@ -76,7 +76,7 @@ class AblationPanel:
         live_iters: int = 100,
         extra_overrides: tuple[str, ...] = (),
         set_name: str = "pooler",
-    ):
+    ) -> None:
         import ipywidgets as W
 
         self.results_path = results_file(results_path)
@@ -128,7 +128,7 @@ class AblationPanel:
             self.status.value = f"<i>{html.escape(missing_message(self.results_path))}</i>"
         self.refresh()
 
-    def _ipython_display_(self):
+    def _ipython_display_(self) -> None:
         from IPython.display import display
 
         display(self.widget)
@@ -143,11 +143,11 @@ class AblationPanel:
         finally:
             self._filling = False
 
-    def _on_set(self, change) -> None:
+    def _on_set(self, change: dict[str, Any]) -> None:
         self._fill_variants()
         self.refresh()
 
-    def _on_variants(self, change) -> None:
+    def _on_variants(self, change: dict[str, Any]) -> None:
         if not self._filling:
             self.refresh()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from minimrcnn.ablations.results import table_rows
 from minimrcnn.ablations.sets import SETS
@@ -51,7 +52,7 @@ def paper_bars(ax: Axes, set_name: str, names: list[str] | None = None) -> None:
             ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
 
 
-def set_figure(rows: list[dict[str, Any]], set_name: str, names: list[str] | None = None):
+def set_figure(rows: list[dict[str, Any]], set_name: str, names: list[str] | None = None) -> Figure:
     """Left: our bars for the rows with results (if any); right: the paper's. Returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -68,7 +69,7 @@ def set_figure(rows: list[dict[str, Any]], set_name: str, names: list[str] | Non
     return fig
 
 
-def results_figure(results: dict[str, Any], path: Path | None = None):
+def results_figure(results: dict[str, Any], path: Path | None = None) -> Figure:
     """results.png: one bar chart per set of the sweep (our numbers only)."""
     import matplotlib
 

@@ -13,15 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minimrcnn.ablations.sets import variants
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.figure import Figure
+
+    from minimrcnn.data.coco import CocoInstances
 
 SAMPLES_FILE = "samples.json"
 SAMPLE_IMAGE_IDS = (2, 4, 12, 21)  # shapes val images: a crowd region, occlusions, small shapes, larger ones
 
 
-def _sample_dataset(data_root: str | Path):
+def _sample_dataset(data_root: str | Path) -> CocoInstances:
     """The shapes val split under data_root as it is on disk (generated with the defaults if absent)."""
     from minimrcnn.data import build_dataset
     from minimrcnn.data.coco import CocoInstances
@@ -89,7 +95,9 @@ def load_samples(run_dir: str | Path, data_root: str | Path | None = None) -> di
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def detections_from_results(results: list[dict[str, Any]], img_id: int, cat_id_to_label: dict[int, int]):
+def detections_from_results(
+    results: list[dict[str, Any]], img_id: int, cat_id_to_label: dict[int, int]
+) -> dict[str, torch.Tensor]:
     """One image's COCO result dicts (as `to_coco_results` writes them) back in the model's output form, to
     draw: {"boxes" [N, 4] x1y1x2y2, "scores" [N], "labels" [N] (contiguous), "masks" [N, 1, H, W] of 0/1}."""
     import numpy as np
@@ -121,7 +129,7 @@ def mask_figure(
     max_images: int = 2,
     labels: dict[str, str] | None = None,
     panel_size: float = 2.6,
-):
+) -> tuple[Figure | None, list[str]]:
     """One row per validation image: its ground truth, then each run's predicted masks beside it.
 
     A variant's predictions come from <results_dir>/runs/<name>-s<seed>/samples.json (made from that run's

@@ -171,7 +171,16 @@ def _keeps_others_visible(new: np.ndarray, instances: list[_Instance]) -> bool:
     return True
 
 
-def _paint(rng, image, mask, xx, yy, cx, cy, r) -> None:
+def _paint(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    mask: np.ndarray,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    cx: float,
+    cy: float,
+    r: float,
+) -> None:
     """Fill `mask` with a random colour that stands out from the background, shaded by a soft gradient."""
     under = image[mask].mean(axis=0)  # [3] mean background colour below the shape
     colour = rng.uniform(0, 255, size=3)
@@ -185,7 +194,9 @@ def _paint(rng, image, mask, xx, yy, cx, cy, r) -> None:
     image[mask] = colour + rng.uniform(0, 30) * shade[:, None]  # [P, 3]
 
 
-def _crowd(rng, image, xx, yy, scale) -> _Instance | None:
+def _crowd(
+    rng: np.random.Generator, image: np.ndarray, xx: np.ndarray, yy: np.ndarray, scale: float
+) -> _Instance | None:
     """5-10 tiny shapes of one class packed together: annotated as a single crowd region."""
     h, w = image.shape[:2]
     category = CATEGORIES[rng.integers(len(CATEGORIES))]["id"]

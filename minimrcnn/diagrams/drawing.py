@@ -7,6 +7,7 @@ axes whose data units are half-inches.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -131,7 +132,7 @@ def part_state(part: str, present: dict[str, bool], highlight: tuple[str, ...] |
     return "on" if highlight is None or part in highlight else "dim"
 
 
-def model_cfg(cfg: Config | ModelConfig | None, default=shapes_cpu) -> ModelConfig:
+def model_cfg(cfg: Config | ModelConfig | None, default: Callable[[], Config] = shapes_cpu) -> ModelConfig:
     """The ModelConfig a drawing shows: cfg's (a Config or a ModelConfig), or default()'s when cfg is None."""
     cfg = default() if cfg is None else cfg
     return cfg.model if isinstance(cfg, Config) else cfg

@@ -8,9 +8,12 @@ label. Every number on an arrow comes from there; nothing is typed in.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from minimrcnn.config import Config, ModelConfig
 from minimrcnn.model.mask_rcnn import MaskRCNN
@@ -36,10 +39,15 @@ def _record(key: tuple) -> tuple[tuple[str, tuple[int, ...]], ...]:
     shapes: Shapes = {}
     seen: dict[str, torch.Tensor] = {}
 
-    def on(module: torch.nn.Module, name: str, pick=lambda out: out, pre: bool = False):
+    def on(
+        module: torch.nn.Module,
+        name: str,
+        pick: Callable[[Any], torch.Tensor] = lambda out: out,
+        pre: bool = False,
+    ) -> RemovableHandle:
         """Record pick(output).shape (pre: the first input's shape) under `name`, at every call."""
 
-        def save(_m, *args) -> None:
+        def save(_m: torch.nn.Module, *args: Any) -> None:
             t = pick(args[0][0] if pre else args[-1])
             shapes[name], seen[name] = tuple(t.shape), t
 

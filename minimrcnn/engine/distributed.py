@@ -81,10 +81,10 @@ def gather(obj: Any) -> list[Any]:
     return out
 
 
-_CPU_GROUP = None
+_CPU_GROUP: dist.ProcessGroup | None = None
 
 
-def cpu_group():
+def cpu_group() -> dist.ProcessGroup:
     """A gloo group over the same processes, for Python objects that live on the CPU anyway (as
     Detectron2 does): they travel through host memory, not through the GPUs, and gather works on it."""
     global _CPU_GROUP

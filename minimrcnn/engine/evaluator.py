@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -19,13 +19,20 @@ from minimrcnn.engine import distributed as dist
 from minimrcnn.engine.progress import progress_bar
 from minimrcnn.errors import DataError
 
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
+
+    from minimrcnn.data.coco import CocoInstances
+
 logger = logging.getLogger(__name__)
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 KEYPOINT_METRICS = ("AP", "AP50", "AP75", "APm", "APl")  # COCOeval's keypoint summary has no APs
 
 
-def to_coco_results(det: dict[str, torch.Tensor], image_id: int, label_to_cat_id) -> list[dict[str, Any]]:
+def to_coco_results(
+    det: dict[str, torch.Tensor], image_id: int, label_to_cat_id: list[int]
+) -> list[dict[str, Any]]:
     """One image's detections -> COCO result dicts (bbox as xywh; segmentation as RLE of mask >= 0.5)."""
     boxes = det["boxes"].cpu()
     xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
@@ -56,7 +63,7 @@ def to_coco_results(det: dict[str, torch.Tensor], image_id: int, label_to_cat_id
 class ImagesOnly(Dataset):
     """What prediction reads: each image (uint8 when the dataset can) and its id, no ground truth decoded."""
 
-    def __init__(self, dataset, indices: list[int]):
+    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
         self.dataset, self.indices = dataset, indices
 
     def __len__(self) -> int:
@@ -70,7 +77,9 @@ class ImagesOnly(Dataset):
         return image, {"image_id": int(target["image_id"])}
 
 
-def category_map(dataset, class_names: list[str] | None, label_to_cat_id: list[int] | None) -> list[int]:
+def category_map(
+    dataset: CocoInstances, class_names: list[str] | None, label_to_cat_id: list[int] | None
+) -> list[int]:
     """label -> category id of the evaluated `dataset`, for a model trained with `class_names` and
     `label_to_cat_id` (what its checkpoint saved). The same ids with the same names: the model's own ids.
     Other ids: matched by name (a warning lists them). A category on one side only: a DataError naming it,
@@ -103,8 +112,8 @@ def category_map(dataset, class_names: list[str] | None, label_to_cat_id: list[i
 
 @torch.no_grad()
 def predict_dataset(
-    model,
-    dataset,
+    model: torch.nn.Module,
+    dataset: CocoInstances,
     device: torch.device,
     batch_size: int = 2,
     progress: bool = True,
@@ -132,7 +141,10 @@ def predict_dataset(
 
 
 def coco_evaluate(
-    coco_gt, results: list[dict[str, Any]], iou_types=("bbox", "segm"), image_ids: list[int] | None = None
+    coco_gt: COCO,
+    results: list[dict[str, Any]],
+    iou_types: tuple[str, ...] = ("bbox", "segm"),
+    image_ids: list[int] | None = None,
 ) -> dict[str, dict[str, float]]:
     """COCOeval's summary numbers (fractions in [0, 1]; None where a size range has no objects) per IoU type.
 
@@ -171,7 +183,7 @@ def not_applicable_as_none(value: float) -> float | None:
     return None if value < 0 else float(value)
 
 
-def keypoint_sigmas(coco_gt) -> np.ndarray:
+def keypoint_sigmas(coco_gt: COCO) -> np.ndarray:
     """OKS's per-joint constants: the category's `keypoint_sigmas` if it has them, else COCO's 17."""
     cat = next(c for c in coco_gt.cats.values() if c.get("keypoints"))
     if "keypoint_sigmas" in cat:
@@ -185,8 +197,8 @@ def keypoint_sigmas(coco_gt) -> np.ndarray:
 
 
 def evaluate(
-    model,
-    dataset,
+    model: torch.nn.Module,
+    dataset: CocoInstances,
     device: torch.device,
     batch_size: int = 2,
     progress: bool = True,
@@ -218,7 +230,7 @@ def evaluate(
     return {**metrics, "results": results, "note": note}
 
 
-def nothing_to_score(dataset) -> str | None:
+def nothing_to_score(dataset: CocoInstances) -> str | None:
     """Why COCO AP is not applicable on `dataset` (no image, no annotation, only crowd regions), or None."""
     where = getattr(getattr(dataset, "ann_file", None), "name", "the evaluated dataset")
     ids = list(dataset.ids)
@@ -235,7 +247,7 @@ def nothing_to_score(dataset) -> str | None:
     return f"{where}: {found}; with no object to score, AP is not applicable (shown as —)"
 
 
-def model_has_masks(model) -> bool:
+def model_has_masks(model: torch.nn.Module) -> bool:
     model = getattr(model, "module", model)
     return bool(model.cfg.mask_on)
 

@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from minimrcnn.errors import UserError
@@ -47,7 +47,7 @@ def prepare(out: str | Path, flag: str = "--out") -> Path:
 
 
 @contextlib.contextmanager
-def locked(out: str | Path, flag: str = "--out", note=print) -> Iterator[Path]:
+def locked(out: str | Path, flag: str = "--out", note: Callable[[str], None] = print) -> Iterator[Path]:
     """Hold `out`'s lock while the block runs (prepare(out) first). Another live run's lock: RunFolderError.
     A stale lock file (its owner died) is taken over; `note` says so in one line."""
     out = prepare(out, flag)

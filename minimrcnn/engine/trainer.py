@@ -64,7 +64,7 @@ class BatchStream:
     yields batches; the stream can start at any iteration, which is how `--resume` finds its place.
     """
 
-    def __init__(self, dataset, batch_size: int, seed: int, start_iter: int = 0):
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, start_iter: int = 0) -> None:
         self.sampler = DistributedSampler(dataset, dist.world_size(), dist.rank(), shuffle=True, seed=seed)
         self.batches = GroupedBatchSampler(self.sampler, aspect_ratio_groups(dataset), batch_size)
         self.start_iter = start_iter
@@ -298,7 +298,9 @@ def run_loop(run: TrainingRun, progress: bool, on_log: Callable[[dict[str, Any]]
         bar.close()
 
 
-def train_step(run: TrainingRun, images: list[Tensor], targets: list[dict[str, Any]], flip) -> None:
+def train_step(
+    run: TrainingRun, images: list[Tensor], targets: list[dict[str, Any]], flip: RandomHorizontalFlip | None
+) -> None:
     """One optimizer step on one batch (uint8 images from the loader)."""
     for group in run.optimizer.param_groups:
         group["lr"] = run.lr()

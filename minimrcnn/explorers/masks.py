@@ -57,7 +57,9 @@ def objects(image_index: int = IMAGE_INDEX) -> list[tuple[str, int]]:
     return out
 
 
-def round_trip(object_index: int, resolution: int, aligned: bool, image_index: int = IMAGE_INDEX):
+def round_trip(
+    object_index: int, resolution: int, aligned: bool, image_index: int = IMAGE_INDEX
+) -> tuple[Tensor, Tensor]:
     """The object's m x m target [m, m] and the pasted probabilities [H, W]."""
     boxes, _, masks = gt_boxes(image_index, IMAGE_SIZE)
     box = boxes[object_index : object_index + 1]  # [1, 4]

@@ -88,7 +88,7 @@ class Explorer:
         figsize: tuple[float, float],
         title: str = "",
         columns: int = 3,
-    ):
+    ) -> None:
         import ipywidgets as W
 
         self.draw, self.controls = draw, controls
@@ -116,7 +116,7 @@ class Explorer:
     def values(self) -> dict[str, Any]:
         return {name: c.value for name, c in self.controls.items()}
 
-    def _changed(self, change) -> None:
+    def _changed(self, change: dict[str, Any]) -> None:
         try:
             self.redraw()
         except Exception as e:  # shown in the panel: ipywidgets would only log it

@@ -15,6 +15,7 @@ output is a small colour picture of what the RoI read).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,7 +106,7 @@ def _rects(boxes: np.ndarray) -> list[np.ndarray]:
     )
 
 
-def _rect(ax: Axes, box, **kw) -> Rectangle:
+def _rect(ax: Axes, box: tuple[float, ...], **kw: Any) -> Rectangle:
     x1, y1, x2, y2 = box
     return ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, **kw))
 
