@@ -83,7 +83,7 @@ class LivePlot:
         dpi: int = 72,
         show_lr: bool = True,
         display: bool | None = None,
-    ):
+    ) -> None:
         self.total, self.keys, self.every, self.print_every = total, tuple(keys), max(1, every), print_every
         self.title, self.dpi, self.show_lr = title, dpi, show_lr
         self.records: list[dict[str, Any]] = [dict(r) for r in records]

@@ -113,7 +113,7 @@ class BudgetTimer:
     """Times iterations after warm-up: TIMED_ITERS of them before the first plan, then each window between
     one plan and the next (call `restart` after each)."""
 
-    def __init__(self, start: int, warmup_iters: int):
+    def __init__(self, start: int, warmup_iters: int) -> None:
         self.first = max(start + SKIPPED_ITERS, warmup_iters)
         self.plan_at = self.first + TIMED_ITERS
         self.t_first: float | None = None

@@ -46,7 +46,7 @@ class Progress:
 
     def __init__(
         self, total: int, *, desc: str, initial: int = 0, enabled: bool = True, stream: TextIO | None = None
-    ):
+    ) -> None:
         self.stream = stream or sys.stderr
         self.desc, self.total, self.n, self.enabled = desc, total, initial, enabled
         self.start_n, self.t0 = initial, time.perf_counter()

@@ -28,7 +28,7 @@ def cell_anchors(
 
 
 class AnchorGenerator(nn.Module):
-    def __init__(self, sizes: tuple[tuple[int, ...], ...], ratios: tuple[float, ...]):
+    def __init__(self, sizes: tuple[tuple[int, ...], ...], ratios: tuple[float, ...]) -> None:
         """sizes: one tuple of sizes per feature map."""
         super().__init__()
         self.sizes = sizes

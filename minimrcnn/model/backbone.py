@@ -22,7 +22,7 @@ STAGES = ("layer1", "layer2", "layer3", "layer4")  # C2, C3, C4, C5
 class FrozenBatchNorm2d(nn.Module):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, all four fixed (buffers, not parameters)."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5):
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.eps = eps
         self.register_buffer("weight", torch.ones(num_features))
@@ -71,7 +71,7 @@ class ResNetBody(nn.Module):
         stages: tuple[str, ...] = STAGES,
         trainable_layers: int = 3,
         returned: tuple[str, ...] | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.stages = stages

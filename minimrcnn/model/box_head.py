@@ -20,7 +20,7 @@ from minimrcnn.ops.boxes import BoxCoder, batched_nms, clip_boxes_to_image, remo
 class TwoMLPHead(nn.Module):
     """FPN box head: flatten [N, C, 7, 7] -> fc6 -> ReLU -> fc7 -> ReLU -> [N, 1024]."""
 
-    def __init__(self, in_features: int, dim: int):
+    def __init__(self, in_features: int, dim: int) -> None:
         super().__init__()
         self.fc6 = nn.Linear(in_features, dim)
         self.fc7 = nn.Linear(dim, dim)
@@ -39,7 +39,7 @@ class ConvFCHead(nn.Module):
 
     def __init__(
         self, in_channels: int, conv_dim: int, pool_size: int, dim: int, norm: str, num_convs: int = 4
-    ):
+    ) -> None:
         super().__init__()
         self.convs = conv_tower(in_channels, conv_dim, num_convs, norm)  # [N, conv_dim, 7, 7]
         self.fc = nn.Linear(conv_dim * pool_size**2, dim)
@@ -51,7 +51,7 @@ class ConvFCHead(nn.Module):
 class BoxPredictor(nn.Module):
     """[N, D] -> class logits [N, K] and per-class box deltas [N, 4K]."""
 
-    def __init__(self, dim: int, num_classes: int):
+    def __init__(self, dim: int, num_classes: int) -> None:
         super().__init__()
         self.cls_score = nn.Linear(dim, num_classes)
         self.bbox_pred = nn.Linear(dim, num_classes * 4)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 
 class FPN(nn.Module):
-    def __init__(self, in_channels: list[int], out_channels: int):
+    def __init__(self, in_channels: list[int], out_channels: int) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
         self.output = nn.ModuleList(nn.Conv2d(out_channels, out_channels, 3, padding=1) for _ in in_channels)

@@ -24,7 +24,7 @@ from minimrcnn.model.layers import conv_tower
 class KeypointHead(nn.Module):
     """RoI features [N, C, S, S] -> keypoint logits [N, K, 4S, 4S] (S = 14 gives the paper's 56 x 56)."""
 
-    def __init__(self, in_channels: int, num_keypoints: int, dim: int = 512, num_convs: int = 8):
+    def __init__(self, in_channels: int, num_keypoints: int, dim: int = 512, num_convs: int = 8) -> None:
         super().__init__()
         self.convs = conv_tower(in_channels, dim, num_convs)  # [N, dim, S, S]
         # kernel 4, stride 2, padding 1: exactly doubles the side (torchvision's `kps_score_lowres`)

@@ -29,7 +29,7 @@ class MaskHead(nn.Module):
 
     def __init__(
         self, in_channels: int, out_channels: int, num_convs: int = 4, dim: int = 256, norm: str = "none"
-    ):
+    ) -> None:
         super().__init__()
         self.convs = conv_tower(in_channels, dim, num_convs, norm)  # [N, dim, S, S]
         self.deconv = nn.ConvTranspose2d(dim if num_convs else in_channels, dim, 2, stride=2)
@@ -69,7 +69,7 @@ class MLPMaskHead(nn.Module):
     Fully connected layers see every position separately and lose the spatial layout the FCN keeps.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, pool_size: int = 14):
+    def __init__(self, in_channels: int, out_channels: int, pool_size: int = 14) -> None:
         super().__init__()
         self.out_channels, self.resolution = out_channels, 2 * pool_size
         self.fcs = nn.Sequential(

@@ -32,7 +32,7 @@ class Backbone(nn.Module):
     fpn_stages=3, C2..C4 -> [P2..P5]).
     C4: ResNet's stem and C2..C4 -> [C4] (stride 16); its conv5 belongs to the RoI head (Res5RoIHeads)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         net = resnet(cfg.backbone, cfg.norm, cfg.frozen_bn_eps)
         if cfg.fpn:
@@ -124,7 +124,7 @@ def build_roi_heads(cfg: ModelConfig, channels: int) -> RoIHeads:
 
 
 class MaskRCNN(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg

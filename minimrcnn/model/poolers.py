@@ -33,7 +33,7 @@ class RoILevelMapper:
 
     def __init__(
         self, k_min: int = 2, k_max: int = 5, canonical_size: float = 224.0, canonical_level: int = 4
-    ):
+    ) -> None:
         self.k_min, self.k_max = k_min, k_max
         self.canonical_size, self.canonical_level = canonical_size, canonical_level
 
@@ -66,7 +66,9 @@ def pooling_op(pooler: str, kernel: str, sampling_ratio: int, aligned: bool) -> 
 
 
 class MultiScaleRoIPool(nn.Module):
-    def __init__(self, output_size: int, pooler: str, kernel: str, sampling_ratio: int, aligned: bool):
+    def __init__(
+        self, output_size: int, pooler: str, kernel: str, sampling_ratio: int, aligned: bool
+    ) -> None:
         super().__init__()
         self.output_size = output_size
         self.op = pooling_op(pooler, kernel, sampling_ratio, aligned)

@@ -69,7 +69,7 @@ class RoIHeads(nn.Module):
         nms_thresh: float = 0.5,
         detections_per_img: int = 100,
         aligned: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         self.box_predictor, self.mask_head, self.keypoint_head = box_predictor, mask_head, keypoint_head
         self.mask_loss_kind = mask_loss_kind
@@ -244,7 +244,7 @@ class FPNRoIHeads(RoIHeads):
         keypoint_pooler: MultiScaleRoIPool | None = None,
         keypoint_head: nn.Module | None = None,
         **settings: Any,
-    ):
+    ) -> None:
         super().__init__(box_predictor, mask_head, keypoint_head=keypoint_head, **settings)
         self.box_pooler, self.box_head, self.mask_pooler = box_pooler, box_head, mask_pooler
         self.keypoint_pooler = keypoint_pooler
@@ -276,7 +276,7 @@ class Res5RoIHeads(RoIHeads):
         box_predictor: BoxPredictor,
         mask_head: nn.Module | None = None,
         **settings: Any,
-    ):
+    ) -> None:
         super().__init__(box_predictor, mask_head, **settings)
         self.pooler, self.res5 = pooler, res5
 

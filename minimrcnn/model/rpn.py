@@ -22,7 +22,7 @@ from minimrcnn.ops.sampling import BACKGROUND, IGNORE, BalancedSampler, Matcher
 class RPNHead(nn.Module):
     """3x3 conv + ReLU shared by two 1x1 siblings: A objectness logits and 4A deltas per position."""
 
-    def __init__(self, channels: int, num_anchors: int):
+    def __init__(self, channels: int, num_anchors: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.cls_logits = nn.Conv2d(channels, num_anchors, 1)
@@ -77,7 +77,7 @@ class RPN(nn.Module):
         post_nms_top_n: tuple[int, int] = (2000, 1000),
         nms_thresh: float = 0.7,
         score_thresh: float = 0.0,
-    ):
+    ) -> None:
         super().__init__()
         self.anchor_generator = anchor_generator
         self.head = head

@@ -22,7 +22,7 @@ from minimrcnn.model.paste import paste_masks_in_image
 class ImageList:
     """A padded batch `tensors [B, 3, H, W]` plus each image's size before padding: (h, w)."""
 
-    def __init__(self, tensors: Tensor, image_sizes: list[tuple[int, int]]):
+    def __init__(self, tensors: Tensor, image_sizes: list[tuple[int, int]]) -> None:
         self.tensors = tensors
         self.image_sizes = image_sizes
 
@@ -53,7 +53,7 @@ class ImageTransform(nn.Module):
         image_mean: tuple[float, float, float],
         image_std: tuple[float, float, float],
         size_divisible: int = 32,
-    ):
+    ) -> None:
         super().__init__()
         self.min_size = tuple(min_size)
         self.max_size = max_size

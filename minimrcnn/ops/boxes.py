@@ -59,7 +59,9 @@ class BoxCoder:
     roughly unit variance: (1, 1, 1, 1) for the RPN, (10, 10, 5, 5) for the box head.
     """
 
-    def __init__(self, weights: tuple[float, float, float, float], clip: float = math.log(1000.0 / 16)):
+    def __init__(
+        self, weights: tuple[float, float, float, float], clip: float = math.log(1000.0 / 16)
+    ) -> None:
         self.weights = weights
         self.clip = clip  # largest dw/dh we exponentiate: a box never grows more than 1000/16 times
 

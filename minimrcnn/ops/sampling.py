@@ -17,7 +17,7 @@ class Matcher:
     `high` (the RPN needs this so that every object gets at least one anchor).
     """
 
-    def __init__(self, high: float, low: float, allow_low_quality_matches: bool = False):
+    def __init__(self, high: float, low: float, allow_low_quality_matches: bool = False) -> None:
         if not low <= high:
             raise ValueError(f"Matcher(high={high}, low={low}): the low IoU threshold exceeds the high one")
         self.high, self.low = high, low
@@ -44,7 +44,7 @@ class Matcher:
 class BalancedSampler:
     """Picks at most `batch_size` predictions per image, at most `positive_fraction` of them foreground."""
 
-    def __init__(self, batch_size: int, positive_fraction: float):
+    def __init__(self, batch_size: int, positive_fraction: float) -> None:
         self.batch_size = batch_size
         self.positive_fraction = positive_fraction
 
