@@ -30,13 +30,13 @@ def keypoint_cell(x: float, y: float, v: int, box: tuple[float, float, float, fl
 
 
 def oks(det_xy: np.ndarray, gt: np.ndarray, area: float, sigmas: np.ndarray) -> np.ndarray:
-    """det_xy [D, K, 2] detected joints, gt [K, 3] (x, y, v), the person's area, sigmas [K] -> [D] OKS.
+    """det_xy [D, J, 2] detected joints, gt [J, 3] (x, y, v), the person's area A, sigmas [J] -> [D] OKS.
 
     Only the labelled joints (v > 0) count; at least one must be labelled."""
     det_xy, gt, sigmas = np.asarray(det_xy, float), np.asarray(gt, float), np.asarray(sigmas, float)
-    d2 = ((det_xy - gt[None, :, :2]) ** 2).sum(-1)  # [D, K] squared distances in pixels
-    k2 = (2 * sigmas) ** 2  # [K] COCO's per-joint constant, squared
-    e = d2 / k2 / (area + np.spacing(1)) / 2  # d^2 / (2 s^2 k^2)
+    d2 = ((det_xy - gt[None, :, :2]) ** 2).sum(-1)  # [D, J] squared distances in pixels
+    kappa2 = (2 * sigmas) ** 2  # [J] COCO's per-joint constant kappa_i = 2 sigma_i, squared
+    e = d2 / kappa2 / (area + np.spacing(1)) / 2  # d^2 / (2 A kappa^2)
     labelled = gt[:, 2] > 0
     return np.exp(-e[:, labelled]).mean(axis=1)
 
@@ -127,7 +127,7 @@ def check_oks(fn: Callable[..., np.ndarray]) -> bool:
             labelled = gt[:, 2] > 0
             every = np.exp(-d2 / (2 * sigmas) ** 2 / area / 2).mean(axis=1)
             if not labelled.all() and np.allclose(got, every, atol=1e-9):
-                raise StudentError("average over the labelled joints only (v > 0), not all K.")
+                raise StudentError("average over the labelled joints only (v > 0), not all J.")
             no_two = np.exp(-d2 / sigmas**2 / area / 2)[:, labelled].mean(axis=1)
             if np.allclose(got, no_two, atol=1e-9):
                 raise StudentError("COCO's constant is k = 2 * sigma: divide by (2 sigma)^2.")
