@@ -25,6 +25,7 @@ train: $(STAMP)
 # MINIMRCNN_SMOKE=1 shortens only the chapters' long training cells (the committed notebooks ran in full)
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check minimrcnn
 	MINIMRCNN_SMOKE=1 $(PY) -m pytest -q --ignore=tests/browser $(ARGS)
 	$(MAKE) test-browser
 
@@ -57,6 +58,7 @@ book: $(BOOK_STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check minimrcnn
 
 # Re-execute every chapter in place (full mode) so the committed notebooks carry fresh outputs, widget state
 # included (the book site shows the saved widgets without a kernel).

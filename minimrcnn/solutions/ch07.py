@@ -56,17 +56,29 @@ def _lr_cases() -> list[tuple[str, TrainConfig, list[int]]]:
     short_step = replace(coco, iters=30, lr_steps=(10, 20), lr_gamma=0.5, warmup_iters=0)
     short_cos = replace(shapes, iters=100, warmup_iters=10, warmup_factor=0.1)
     return [
-        ("shapes_cpu (cosine, warmup 50, 800 iterations)", shapes,
-         [0, 1, 25, 49, 50, 51, 200, 400, 799, 800, 850]),
-        ("coco_r50_fpn_1x (step at 60k and 80k, warmup 1000)", coco,
-         [0, 1, 500, 999, 1000, 30_000, 59_999, 60_000, 60_001, 79_999, 80_000, 89_999, 90_000]),
+        (
+            "shapes_cpu (cosine, warmup 50, 800 iterations)",
+            shapes,
+            [0, 1, 25, 49, 50, 51, 200, 400, 799, 800, 850],
+        ),
+        (
+            "coco_r50_fpn_1x (step at 60k and 80k, warmup 1000)",
+            coco,
+            [0, 1, 500, 999, 1000, 30_000, 59_999, 60_000, 60_001, 79_999, 80_000, 89_999, 90_000],
+        ),
         ("step at 10 and 20, gamma 0.5, no warmup", short_step, [0, 5, 9, 10, 11, 19, 20, 29]),
         ("cosine over 100 iterations, warmup 10 from 0.1", short_cos, [0, 3, 9, 10, 50, 99, 100, 120]),
-    ]  # fmt: skip
+    ]
 
 
-def _factor(it: int, cfg: TrainConfig, warm: str = "linear", strict: bool = False, once: bool = False,
-            clamp: bool = True) -> float:  # fmt: skip
+def _factor(
+    it: int,
+    cfg: TrainConfig,
+    warm: str = "linear",
+    strict: bool = False,
+    once: bool = False,
+    clamp: bool = True,
+) -> float:
     """lr_factor with one typical mistake switched on (for the checker's hints)."""
     w = 1.0
     if warm != "none" and it < cfg.warmup_iters:
@@ -129,9 +141,11 @@ def check_lr_factor(fn: Callable[[int, TrainConfig], float]) -> bool:
     wrong = [(c, g) for c, g in zip(cases, got) if not close(g, lr_factor(c[2], c[1]))]
     if not wrong:
         return report(
-            name, [], len(cases),
-            "Warmup, steps and cosine all match; minimrcnn's trainer uses exactly this factor."
-        )  # fmt: skip
+            name,
+            [],
+            len(cases),
+            "Warmup, steps and cosine all match; minimrcnn's trainer uses exactly this factor.",
+        )
     (label, cfg, it), out = wrong[0]
     problems = [
         f"{len(wrong)} of {len(cases)} cases differ, e.g. {label}, it = {it}: you say {out:.6g}, "
@@ -187,11 +201,13 @@ def check_scaled_lr(fn: Callable[[TrainConfig, int], float]) -> bool:
         hints = [(cfg.lr * total / cfg.base_batch_size, "with scale_lr=False the rate is used as it is.")]
     else:
         hints = [
-            (cfg.lr * cfg.batch_size / cfg.base_batch_size,
-             "the total batch counts every process: batch_size * world_size images per iteration."),
+            (
+                cfg.lr * cfg.batch_size / cfg.base_batch_size,
+                "the total batch counts every process: batch_size * world_size images per iteration.",
+            ),
             (cfg.lr * cfg.base_batch_size / total, "upside down: a larger batch gets a larger rate."),
             (cfg.lr, "scale the rate by total batch / base_batch_size (when scale_lr is set)."),
-        ]  # fmt: skip
+        ]
     for value, message in hints:
         if close(out, value):
             problems.append(message)
@@ -226,9 +242,14 @@ def check_answer_resume_lr(answer: Any) -> bool:
         want,
         atol=1e-6 * want,
         form="a learning rate",
-        mistakes=((0.0, "that is where the 300-iteration plan ended; with iters = 600 the cosine is "
-                   "recomputed for the new length, at step 300 of 600."),
-                  (shapes_cpu().train.lr, "the cosine does not restart: it is read at step 300 of 600.")),
+        mistakes=(
+            (
+                0.0,
+                "that is where the 300-iteration plan ended; with iters = 600 the cosine is "
+                "recomputed for the new length, at step 300 of 600.",
+            ),
+            (shapes_cpu().train.lr, "the cosine does not restart: it is read at step 300 of 600."),
+        ),
         why="lr x (1 + cos(pi x 300/600)) / 2: half the base rate, a jump up from the ~0 the run ended at.",
     )
 
@@ -243,10 +264,15 @@ def check_answer_coco_4gpu(answer: Any) -> bool:
         (total, lr, iters),
         atol=1e-6,
         form="(total batch, learning rate, iterations)",
-        mistakes=(((4, 0.005, 4 * iters), "batch_size is per process: 4 GPUs x 4 images = 16."),
-                  ((16, 0.08, iters), "the rule is linear in the *total* batch: 16 / 16 x 0.02."),
-                  ((total, lr, detectron_1x), "that is Detectron's 1x (coco_r50_fpn_1x); the paper's "
-                   "schedule (coco_r50_fpn_paper) is longer.")),
+        mistakes=(
+            ((4, 0.005, 4 * iters), "batch_size is per process: 4 GPUs x 4 images = 16."),
+            ((16, 0.08, iters), "the rule is linear in the *total* batch: 16 / 16 x 0.02."),
+            (
+                (total, lr, detectron_1x),
+                "that is Detectron's 1x (coco_r50_fpn_1x); the paper's "
+                "schedule (coco_r50_fpn_paper) is longer.",
+            ),
+        ),
         why=f"{total} images per iteration, the paper's batch: lr {lr:g}, {iters:,d} iterations, "
-            f"{total * iters / 1e6:.2f} M images.",
+        f"{total * iters / 1e6:.2f} M images.",
     )

@@ -131,8 +131,11 @@ def _scene(rng: np.random.Generator, n_images: int, cats: list[int], crowded: bo
 def _cases() -> list[tuple[str, list, list, list[int], list[int]]]:
     rng = np.random.default_rng(808)
     cases = []
-    for label, n, crowded in (("6 images, 3 categories", 6, False), ("10 images", 10, False),
-                              ("an image with over 100 detections of one category", 3, True)):  # fmt: skip
+    for label, n, crowded in (
+        ("6 images, 3 categories", 6, False),
+        ("10 images", 10, False),
+        ("an image with over 100 detections of one category", 3, True),
+    ):
         gt, dt = _scene(rng, n, [1, 2, 3], crowded)
         cases.append((label, gt, dt, list(range(1, n + 1)), [1, 2, 3]))
     gt, dt = _scene(rng, 5, [1, 2])
@@ -149,8 +152,10 @@ def _mistaken_ap(gt: list[dict], dt: list[dict], mistake: str) -> dict[str, floa
     if mistake == "agnostic":  # matching across categories: every object and detection as one class
         return coco_box_ap([{**g, "category_id": 0} for g in gt], [{**d, "category_id": 0} for d in dt])
     if mistake == "per image":  # one AP per image, averaged, instead of pooling the images' detections
-        values = [coco_box_ap([g for g in gt if g["image_id"] == i], [d for d in dt if d["image_id"] == i])
-                  for i in sorted({g["image_id"] for g in gt})]  # fmt: skip
+        values = [
+            coco_box_ap([g for g in gt if g["image_id"] == i], [d for d in dt if d["image_id"] == i])
+            for i in sorted({g["image_id"] for g in gt})
+        ]
         return {key: float(np.mean([v[key] for v in values])) for key in KEYS}
     if mistake == "empty categories":  # a detected category without objects counted as AP 0
         n_cats = len({g["category_id"] for g in gt} | {d["category_id"] for d in dt})
@@ -162,10 +167,13 @@ def _mistaken_ap(gt: list[dict], dt: list[dict], mistake: str) -> dict[str, floa
 _MISTAKES = (
     ("no cap", "keep at most 100 detections per image and category (the best-scoring), as COCOeval does."),
     ("agnostic", "match per category: a detection can only find an object of its own category."),
-    ("per image", "pool each category's detections from all images into one ranking before computing "
-                  "precision and recall; averaging per-image APs is not COCO's AP."),
+    (
+        "per image",
+        "pool each category's detections from all images into one ranking before computing "
+        "precision and recall; averaging per-image APs is not COCO's AP.",
+    ),
     ("empty categories", "average only over categories with at least one object (COCOeval skips others)."),
-)  # fmt: skip
+)
 
 
 def _as_dict(out: Any) -> dict[str, float]:

@@ -18,12 +18,21 @@ import numpy as np
 import torch
 
 from minimrcnn.ablations.results import paired_gain
+from minimrcnn.config import ModelConfig
 from minimrcnn.ops.roi_align import round_half_away
 from minimrcnn.solutions.ch03 import fpn_level
 from minimrcnn.solutions.checking import StudentError, call, check_answer, report
 
-__all__ = ["answers", "check_answer_upscaled_512", "check_paired_gain", "fpn_stride", "mask_head_cost",
-           "paired_gain", "roipool_shift", "validation_boxes"]  # fmt: skip
+__all__ = [
+    "answers",
+    "check_answer_upscaled_512",
+    "check_paired_gain",
+    "fpn_stride",
+    "mask_head_cost",
+    "paired_gain",
+    "roipool_shift",
+    "validation_boxes",
+]
 
 
 def _run(ap: float, ap75: float, box: float) -> dict[str, Any]:
@@ -108,11 +117,18 @@ def validation_boxes(data_root: str = "data/shapes") -> torch.Tensor:
     tc = shapes_cpu().train
     tc.data_root = data_root
     val = build_dataset(tc, "val", train=False)
-    return torch.tensor([[x, y, x + w, y + h] for a in val.coco.anns.values() if not a["iscrowd"]
-                         for x, y, w, h in [a["bbox"]]], dtype=torch.float64)  # fmt: skip
+    return torch.tensor(
+        [
+            [x, y, x + w, y + h]
+            for a in val.coco.anns.values()
+            if not a["iscrowd"]
+            for x, y, w, h in [a["bbox"]]
+        ],
+        dtype=torch.float64,
+    )
 
 
-def mask_head_cost(model_cfg, rois: int = 64, repeats: int = 5) -> tuple[int, float]:
+def mask_head_cost(model_cfg: ModelConfig, rois: int = 64, repeats: int = 5) -> tuple[int, float]:
     """What one mask head costs: its multiply-adds per RoI, and the median seconds of a forward and backward
     pass over `rois` RoIs of pooled features (mask_resolution / 2 squared).
 
@@ -159,8 +175,11 @@ def check_answer_upscaled_512(answer: Any) -> bool:
         form="a percentage of the object's side, such as 12.5",
         mistakes=(
             (a["median_128"], "that is the displacement at 128 px: at 512 px every object is 4x larger."),
-            (a["upscaled_512_on_p2"], "close, but FPN moves the larger objects up a level (chapter 03's "
-             "rule), to a coarser grid: use fpn_stride on the upscaled boxes."),  # fmt: skip
+            (
+                a["upscaled_512_on_p2"],
+                "close, but FPN moves the larger objects up a level (chapter 03's "
+                "rule), to a coarser grid: use fpn_stride on the upscaled boxes.",
+            ),
         ),
         mistake_atol=0.2,
         why=f"About {a['upscaled_512']:.1f}% (from {a['median_128']:.1f}% at 128 px): the objects grow 4x, "
