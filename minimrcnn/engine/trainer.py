@@ -173,14 +173,14 @@ def train(
         run_loop(run, progress, on_log)
         if run.iteration != start or not run.checkpoint_path.exists():
             save(run)
-    result: dict[str, Any] = {
-        "iteration": run.iteration,
-        "run_dir": str(run.out),
-        "seconds": round(time.time() - t0, 1),
-        "metrics": None,
-    }
-    if run.val is not None:
-        result["metrics"] = evaluate_at_end(run, progress)
+        result: dict[str, Any] = {
+            "iteration": run.iteration,
+            "run_dir": str(run.out),
+            "seconds": round(time.time() - t0, 1),
+            "metrics": None,
+        }
+        if run.val is not None:  # (eval.json is the run folder's too: still under the lock)
+            result["metrics"] = evaluate_at_end(run, progress)
     dist.barrier()
     return result
 
