@@ -9,6 +9,7 @@ from matplotlib.patches import Rectangle
 
 from minimrcnn import ops
 from minimrcnn.diagrams.drawing import FONT
+from minimrcnn.viz_roi import draw_box
 
 
 def draw_roi_bins(
@@ -39,18 +40,7 @@ def draw_roi_bins(
         for v in range(0, side + 1, stride):
             ax.axhline(v, color="#9a9a9a", lw=0.8)
             ax.axvline(v, color="#9a9a9a", lw=0.8)
-        ax.add_patch(
-            Rectangle(
-                box[:2],
-                box[2] - box[0],
-                box[3] - box[1],
-                fill=False,
-                lw=2.2,
-                ec="#1a1a1a",
-                label="RoI",
-                zorder=5,
-            )
-        )
+        draw_box(ax, box, "RoI", lw=2.2, color="#1a1a1a", zorder=5)
         ticks = range(0, side + 1, stride)
         ax.set(xlim=(0, side), ylim=(side, 0), aspect="equal", xticks=ticks, yticks=ticks, facecolor="white")
         ax.set_title(title, fontsize=FONT + 1)
@@ -68,19 +58,7 @@ def draw_roi_bins(
                 max(snapped[3], y + stride),
             ]
     moved = max(abs(a - b) for a, b in zip(snapped, box))
-    axes[0].add_patch(
-        Rectangle(
-            snapped[:2],
-            snapped[2] - snapped[0],
-            snapped[3] - snapped[1],
-            fill=False,
-            lw=2.0,
-            ls="--",
-            ec="#c05621",
-            label="what RoIPool reads",
-            zorder=6,
-        )
-    )
+    draw_box(axes[0], snapped, "what RoIPool reads", lw=2.0, ls="--", color="#c05621", zorder=6)
     axes[0].text(
         side / 2,
         side - 1.5,
